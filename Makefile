@@ -1,0 +1,34 @@
+# Thin wrapper: the build is CMake's. `make test` and `make demo` are the README's two commands.
+BUILD ?= build
+ASAN_BUILD ?= build-asan
+JOBS ?= $(shell nproc)
+
+.PHONY: deps build test demo asan-test bench clean smoke
+
+deps:
+	@bash scripts/bootstrap.sh
+
+build: deps
+	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DVIGIL_WERROR=ON >/dev/null
+	@cmake --build $(BUILD) -j $(JOBS)
+
+test: build
+	@cd $(BUILD) && ctest --output-on-failure -j 2 --timeout 600
+
+# Unit tests under AddressSanitizer + UndefinedBehaviorSanitizer (CI runs this too).
+asan-test: deps
+	@cmake -S . -B $(ASAN_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Debug -DVIGIL_WERROR=ON -DVIGIL_SANITIZE=ON >/dev/null
+	@cmake --build $(ASAN_BUILD) -j $(JOBS) --target vigil_unit_tests
+	@cd $(ASAN_BUILD) && ctest --output-on-failure -L unit --timeout 600
+
+demo: build
+	@bash scripts/demo.sh $(BUILD)/bin
+
+smoke: build
+	@bash ../shared/contract/smoke.sh $(BUILD)/bin
+
+bench: build
+	@bash tests/bench/run.sh $(BUILD)/bin
+
+clean:
+	rm -rf $(BUILD) $(ASAN_BUILD)

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Installs the Debian packages Vigil builds and tests with, only those missing.
+# Idempotent; needs root (or sudo) the first time on a fresh machine.
+set -euo pipefail
+PKGS=(cmake ninja-build g++ pkg-config make python3 iproute2 procps
+      libuv1-dev libboost1.81-dev libboost-json1.81-dev libmbedtls-dev libzstd-dev libsqlite3-dev
+      catch2 libprotobuf-dev protobuf-compiler libcli11-dev libtomlplusplus-dev
+      e2fsprogs util-linux)
+missing=()
+for p in "${PKGS[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+echo "bootstrap: installing ${missing[*]}"
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+$SUDO apt-get update -q
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
