@@ -3,7 +3,7 @@ BUILD ?= build
 ASAN_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 
-.PHONY: deps build test demo asan-test bench clean smoke
+.PHONY: deps build test demo demo-stop asan-test bench clean smoke
 
 deps:
 	@bash scripts/bootstrap.sh
@@ -23,6 +23,9 @@ asan-test: deps
 
 demo: build
 	@bash scripts/demo.sh $(BUILD)/bin
+
+demo-stop:
+	@bash scripts/demo-stop.sh
 
 smoke: build
 	@bash ../shared/contract/smoke.sh $(BUILD)/bin

@@ -1,0 +1,116 @@
+#include "agent/agent_config.h"
+
+#include <toml++/toml.h>
+
+#include <sstream>
+
+#include "shared/time_util.h"
+
+namespace vigil::agent {
+
+namespace {
+
+std::string where(const std::string& path, const toml::source_region& src) {
+  return path + ":" + std::to_string(src.begin.line);
+}
+
+Result<std::vector<std::string>> string_list(const toml::node& n, const std::string& at, const std::string& key) {
+  std::vector<std::string> out;
+  auto* arr = n.as_array();
+  if (!arr) return err(at + ": " + key + " must be an array of strings");
+  for (auto& item : *arr) {
+    auto* s = item.as_string();
+    if (!s) return err(where(at.substr(0, at.rfind(':')), item.source()) + ": " + key + " must hold only strings");
+    out.push_back(s->get());
+  }
+  return out;
+}
+
+}  // namespace
+
+Result<AgentConfig> load_agent_config(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return err(where(path, e.source()) + ": " + std::string(e.description()));
+  }
+  AgentConfig cfg;
+  for (auto& [key, node] : root) {
+    std::string k(key.str());
+    std::string at = where(path, node.source());
+    auto str = [&]() -> Result<std::string> {
+      if (auto* s = node.as_string()) return s->get();
+      return err(at + ": " + k + " must be a string");
+    };
+    if (k == "server" || k == "device_id") {
+      auto s = str();
+      if (!s) return err(s.error());
+      (k == "server" ? cfg.server : cfg.device_id) = *s;
+    } else if (k == "watch" || k == "exclude" || k == "reconcile_roots") {
+      auto l = string_list(node, at, k);
+      if (!l) return err(l.error());
+      (k == "watch" ? cfg.watch : k == "exclude" ? cfg.exclude : cfg.reconcile_roots) = *l;
+    } else if (k == "flush_interval_ms") {
+      auto* n = node.as_integer();
+      if (!n || n->get() < 1 || n->get() > 60000) return err(at + ": flush_interval_ms must be an integer 1..60000");
+      cfg.flush_interval_ms = static_cast<std::uint64_t>(n->get());
+    } else if (k == "spool") {
+      auto* t = node.as_table();
+      if (!t) return err(at + ": spool must be a table");
+      for (auto& [sk, sv] : *t) {
+        std::string s(sk.str());
+        std::string sat = where(path, sv.source());
+        if (s == "max_bytes") {
+          auto* n = sv.as_integer();
+          if (!n || n->get() < (1 << 20)) return err(sat + ": spool.max_bytes must be an integer ≥ 1048576");
+          cfg.spool.max_bytes = static_cast<std::uint64_t>(n->get());
+        } else if (s == "max_age") {
+          auto* v = sv.as_string();
+          if (!v) return err(sat + ": spool.max_age must be a duration string like \"14d\"");
+          auto d = parse_duration_ns(v->get());
+          if (!d) return err(sat + ": " + d.error());
+          cfg.spool.max_age_ns = *d;
+        } else {
+          return err(sat + ": unknown key 'spool." + s + "'");
+        }
+      }
+    } else {
+      return err(at + ": unknown key '" + k + "'");
+    }
+  }
+  if (cfg.server.empty()) return err(path + ": 'server' is missing (enroll the agent first)");
+  if (cfg.device_id.empty()) return err(path + ": 'device_id' is missing (enroll the agent first)");
+  return cfg;
+}
+
+std::string render_agent_config(const AgentConfig& c) {
+  auto quote = [](const std::string& s) {
+    std::string o = "\"";
+    for (char ch : s) {
+      if (ch == '"' || ch == '\\') o.push_back('\\');
+      o.push_back(ch);
+    }
+    return o + "\"";
+  };
+  auto list = [&](const std::vector<std::string>& v) {
+    std::string o = "[";
+    for (std::size_t i = 0; i < v.size(); ++i) o += (i ? ", " : "") + quote(v[i]);
+    return o + "]";
+  };
+  std::ostringstream o;
+  o << "# Vigil agent configuration (written by `vigil-agent enroll`).\n"
+    << "server = " << quote(c.server) << "\n"
+    << "device_id = " << quote(c.device_id) << "\n"
+    << "# Paths to watch when `run` has no --watch; empty = the whole filesystem (pseudo filesystems excluded).\n"
+    << "watch = " << list(c.watch) << "\n"
+    << "exclude = " << list(c.exclude) << "\n"
+    << "# Scanned after the agent was down, when watching everything.\n"
+    << "reconcile_roots = " << list(c.reconcile_roots) << "\n"
+    << "flush_interval_ms = " << c.flush_interval_ms << "\n\n"
+    << "[spool]\nmax_bytes = " << c.spool.max_bytes << "\n"
+    << "max_age = \"" << c.spool.max_age_ns / 86400000000000LL << "d\"\n";
+  return o.str();
+}
+
+}  // namespace vigil::agent

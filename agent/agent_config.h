@@ -1,0 +1,40 @@
+// The agent's data directory and its configuration (DATA_DIR/agent.toml, written by `enroll`).
+//   agent.toml   server, device id, spool caps, capture settings
+//   device.key   private key generated on this device (0600), never leaves it
+//   device.pem   certificate the collector signed for it
+//   ca.pem       the collector's CA, pinned at enrollment
+//   spool.db     the spool
+// Unknown keys and wrong types are errors naming the file and line.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "agent/spool.h"
+#include "shared/result.h"
+
+namespace vigil::agent {
+
+struct AgentConfig {
+  std::string server;       // host:port of the collector's ingest port
+  std::string device_id;
+  SpoolLimits spool;
+  std::vector<std::string> watch;    // default watch paths when --watch is not given
+  std::vector<std::string> exclude;  // never reported
+  std::vector<std::string> reconcile_roots;  // scanned after a gap when watching everything
+  std::uint64_t flush_interval_ms = 100;
+};
+
+struct AgentPaths {
+  std::string root;
+  std::string config() const { return root + "/agent.toml"; }
+  std::string key() const { return root + "/device.key"; }
+  std::string cert() const { return root + "/device.pem"; }
+  std::string ca() const { return root + "/ca.pem"; }
+  std::string spool() const { return root + "/spool.db"; }
+};
+
+Result<AgentConfig> load_agent_config(const std::string& path);
+std::string render_agent_config(const AgentConfig& config);
+
+}  // namespace vigil::agent

@@ -1,0 +1,315 @@
+#include "agent/agent_runtime.h"
+
+#include <uv.h>
+
+#include <filesystem>
+
+#include "agent/event_builder.h"
+#include "agent/reconciler.h"
+#include "agent/spool.h"
+#include "agent/uploader.h"
+#include "shared/file_util.h"
+#include "shared/log.h"
+#include "shared/time_util.h"
+
+namespace vigil::agent {
+
+namespace {
+
+constexpr std::size_t kFlushEvents = 1024;
+constexpr std::uint64_t kHeartbeatMs = 2000;
+constexpr std::uint64_t kHealthMs = 60000;
+constexpr std::uint64_t kCapCheckMs = 30000;
+constexpr std::size_t kMaxReconcileEntries = kDefaultReconcileMaxEntries;
+
+template <typename Handle>
+void close_handle(Handle* h) {
+  if (!uv_is_closing(reinterpret_cast<uv_handle_t*>(h))) uv_close(reinterpret_cast<uv_handle_t*>(h), nullptr);
+}
+
+std::string normalize_root(const std::string& p) {
+  std::error_code ec;
+  auto abs = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
+  std::string s = ec ? p : abs.string();
+  while (s.size() > 1 && s.back() == '/') s.pop_back();
+  return s;
+}
+
+class Runtime {
+ public:
+  Runtime(const RuntimeOptions& o, std::unique_ptr<FileActivitySource> source)
+      : opts_(o), source_(std::move(source)) {}
+
+  int run() {
+    auto spool = Spool::open(opts_.paths.spool(), opts_.config.device_id, opts_.config.spool);
+    if (!spool) return fail("opening the spool " + opts_.paths.spool() + ": " + spool.error());
+    spool_ = std::move(*spool);
+    const RunState previous = spool_->previous_run();
+
+    for (const auto& w : opts_.watch.empty() ? opts_.config.watch : opts_.watch) roots_.push_back(normalize_root(w));
+    CaptureSpec spec;
+    spec.watch_paths = roots_;
+    spec.exclude_paths = opts_.config.exclude;
+    spec.exclude_paths.push_back(normalize_root(opts_.paths.root));
+    excludes_ = spec.exclude_paths;
+    // Capture starts before the reconciliation scan, so nothing falls between the two.
+    if (auto s = source_->start(spec); !s) return fail("starting file capture: " + s.error());
+
+    if (auto s = report_gap_and_reconcile(previous); !s) return fail(s.error());
+    if (auto s = spool_->heartbeat(now_ns()); !s) return fail(s.error());
+
+    if (auto s = setup_uploader(); !s) return fail(s.error(), 2);
+    uv_loop_init(&loop_);
+    start_handles();
+    uploader_ = std::make_unique<Uploader>(&loop_, *spool_, upload_opts_);
+    uploader_->start();
+    log::info("agent", "running", {{"device_id", opts_.config.device_id},
+              {"watch", roots_.empty() ? std::string("(whole filesystem)") : join(roots_)},
+              {"collector", opts_.config.server}});
+    uv_run(&loop_, UV_RUN_DEFAULT);
+
+    uploader_.reset();
+    uv_run(&loop_, UV_RUN_DEFAULT);  // release the handles closed above
+    uv_loop_close(&loop_);
+    return exit_code_;
+  }
+
+ private:
+  static std::string join(const std::vector<std::string>& v) {
+    std::string o;
+    for (const auto& s : v) o += (o.empty() ? "" : ",") + s;
+    return o;
+  }
+
+  int fail(const std::string& msg, int code = 1) {
+    log::error("agent", msg);
+    return code;
+  }
+
+  Status setup_uploader() {
+    std::string host;
+    std::uint16_t port = 0;
+    if (!split_host_port(opts_.config.server, 7443, host, port))
+      return err(opts_.paths.config() + ": server must be HOST:PORT, got '" + opts_.config.server + "'");
+    TlsOptions t;
+    t.role = TlsRole::Client;
+    t.server_name = host;
+    for (auto [file, into] : {std::pair{opts_.paths.ca(), &t.ca_pem}, {opts_.paths.cert(), &t.cert_pem}, {opts_.paths.key(), &t.key_pem}}) {
+      auto content = read_file(file);
+      if (!content) return err(content.error() + " (is this data directory enrolled?)");
+      *into = std::move(*content);
+    }
+    auto cfg = TlsConfig::create(t);
+    if (!cfg) return err("TLS setup: " + cfg.error());
+    HostInfo hi = host_info();
+    upload_opts_ = UploaderOptions{host, port, *cfg, hi.hostname, hi.os, VIGIL_VERSION};
+    return {};
+  }
+
+  // Roots whose changes the checkpoint tracks: the watched paths, or the configured reconcile
+  // roots when watching the whole filesystem.
+  std::vector<std::string> reconcile_roots() const {
+    if (!roots_.empty()) return roots_;
+    std::vector<std::string> r;
+    for (const auto& p : opts_.config.reconcile_roots)
+      if (std::filesystem::exists(p)) r.push_back(normalize_root(p));
+    return r;
+  }
+
+  // Commits each root's differences (and baselines new roots); returns the events appended.
+  Result<std::uint64_t> reconcile_all() {
+    std::uint64_t total = 0;
+    for (const auto& root : reconcile_roots()) {
+      auto r = reconcile_root(*spool_, root, excludes_, now_ns(), kMaxReconcileEntries);
+      if (!r) return err("reconciling " + root + ": " + r.error());
+      if (r->truncated) log::warn("agent", "reconciliation walk truncated", {{"root", root}, {"entries", std::to_string(r->entries_walked)}});
+      auto n = commit_reconcile(*spool_, *r);
+      if (!n) return err("recording the reconciliation of " + root + ": " + n.error());
+      total += *n;
+    }
+    return total;
+  }
+
+  Status report_gap_and_reconcile(const RunState& previous) {
+    auto reconciled = reconcile_all();
+    if (!reconciled) return err(reconciled.error());
+    if (previous.first_run) return {};
+    std::int64_t now = now_ns();
+    v1::Event gap;
+    gap.set_type("agent.gap");
+    gap.set_time_ns(now);
+    auto* g = gap.mutable_gap();
+    g->set_from_ns(previous.last_heartbeat_ns);
+    g->set_to_ns(now);
+    g->set_clean_shutdown(previous.clean_shutdown);
+    g->set_reconciled_files(*reconciled);
+    auto level = previous.clean_shutdown ? log::Level::Info : log::Level::Warn;
+    log::write(level, "agent", previous.clean_shutdown ? "resuming after a stop" : "resuming after the agent was killed or crashed",
+               {{"gap_from", format_rfc3339(previous.last_heartbeat_ns, 3)}, {"reconciled_files", std::to_string(*reconciled)}});
+    std::vector<v1::Event> events{std::move(gap)};
+    auto r = spool_->append(events);
+    if (!r) return err("spooling the gap report: " + r.error());
+    return {};
+  }
+
+  void start_handles() {
+    uv_poll_init(&loop_, &poll_, source_->pollable_fd());
+    poll_.data = this;
+    uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+      auto* self = static_cast<Runtime*>(h->data);
+      if (status < 0) log::error("capture", "poll failed", {{"error", uv_strerror(status)}});
+      else self->drain_capture();
+    });
+    auto timer = [this](uv_timer_t& t, std::uint64_t ms, uv_timer_cb cb) {
+      uv_timer_init(&loop_, &t);
+      t.data = this;
+      uv_timer_start(&t, cb, ms, ms);
+    };
+    timer(flush_timer_, opts_.config.flush_interval_ms, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->flush(); });
+    timer(heartbeat_timer_, kHeartbeatMs, [](uv_timer_t* t) {
+      auto* self = static_cast<Runtime*>(t->data);
+      if (auto s = self->spool_->heartbeat(now_ns()); !s) log::error("agent", "heartbeat failed", {{"error", s.error()}});
+    });
+    timer(health_timer_, kHealthMs, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->report_health(); });
+    timer(cap_timer_, kCapCheckMs, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->enforce_caps(); });
+    for (auto* s : {&sigterm_, &sigint_}) {
+      uv_signal_init(&loop_, s);
+      s->data = this;
+    }
+    auto on_signal = [](uv_signal_t* s, int signum) { static_cast<Runtime*>(s->data)->shutdown(signum); };
+    uv_signal_start(&sigterm_, on_signal, SIGTERM);
+    uv_signal_start(&sigint_, on_signal, SIGINT);
+  }
+
+  void drain_capture() {
+    auto stats = source_->drain([this](FileActivity&& a) { pending_.push_back(make_file_event(a)); });
+    if (!stats) {
+      log::error("capture", "reading file activity failed", {{"error", stats.error()}});
+      return;
+    }
+    if (stats->overflows) {
+      // The kernel dropped events before we saw them: say so, then look at the watched paths
+      // again so what changed meanwhile is still recorded.
+      dropped_ += stats->overflows;
+      v1::Event loss;
+      loss.set_type("agent.loss");
+      loss.set_time_ns(now_ns());
+      loss.mutable_loss()->set_reason("kernel_queue_overflow");
+      loss.mutable_loss()->set_events(stats->overflows);
+      pending_.push_back(std::move(loss));
+      log::warn("capture", "kernel event queue overflowed; reconciling watched paths", {{"overflows", std::to_string(stats->overflows)}});
+      flush();
+      reconcile_now();
+    }
+    if (pending_.size() >= kFlushEvents) flush();
+  }
+
+  void reconcile_now() {
+    auto n = reconcile_all();
+    if (!n) log::error("agent", "reconcile failed", {{"error", n.error()}});
+    else if (*n && uploader_) uploader_->kick();
+  }
+
+  void append(std::vector<v1::Event>& events, const std::vector<CheckpointEntry>& updates) {
+    auto r = spool_->append(events, updates);
+    if (!r) {
+      // Keep them in memory and retry on the next flush rather than lose them.
+      log::error("spool", "append failed; will retry", {{"error", r.error()}, {"events", std::to_string(events.size())}});
+      for (auto& e : events) retry_.push_back(std::move(e));
+      return;
+    }
+    if (spool_->bytes() > opts_.config.spool.max_bytes) enforce_caps();
+    if (uploader_) uploader_->kick();
+  }
+
+  void flush() {
+    if (!retry_.empty()) {
+      std::vector<v1::Event> again;
+      again.swap(retry_);
+      for (auto& e : pending_) again.push_back(std::move(e));
+      pending_.swap(again);
+    }
+    while (!pending_.empty()) {
+      std::size_t n = std::min(pending_.size(), kFlushEvents * 4);
+      std::vector<v1::Event> chunk(std::make_move_iterator(pending_.begin()), std::make_move_iterator(pending_.begin() + static_cast<std::ptrdiff_t>(n)));
+      pending_.erase(pending_.begin(), pending_.begin() + static_cast<std::ptrdiff_t>(n));
+      auto updates = checkpoint_updates_for(*spool_, chunk);
+      if (!updates) {
+        log::error("spool", "reading the checkpoint failed", {{"error", updates.error()}});
+        append(chunk, {});
+      } else {
+        append(chunk, *updates);
+      }
+    }
+  }
+
+  void enforce_caps() {
+    auto r = spool_->enforce_caps(now_ns());
+    if (!r) return log::error("spool", "enforcing caps failed", {{"error", r.error()}});
+    if (r->dropped_batches) {
+      log::warn("spool", "spool cap reached: oldest batches dropped", {{"batches", std::to_string(r->dropped_batches)},
+                {"events", std::to_string(r->dropped_events)}});
+      if (uploader_) uploader_->kick();
+    }
+  }
+
+  void report_health() {
+    v1::Event e;
+    e.set_type("agent.health");
+    e.set_time_ns(now_ns());
+    auto* h = e.mutable_health();
+    h->set_spool_bytes(spool_->bytes());
+    h->set_spool_batches(spool_->batch_count());
+    h->set_dropped_events(dropped_);
+    size_t rss = 0;
+    if (uv_resident_set_memory(&rss) == 0) h->set_rss_bytes(rss);
+    uv_rusage_t ru{};
+    if (uv_getrusage(&ru) == 0) {
+      double cpu_s = static_cast<double>(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                     static_cast<double>(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+      double wall_s = static_cast<double>(uv_hrtime()) / 1e9;
+      if (last_health_wall_ > 0 && wall_s > last_health_wall_)
+        h->set_cpu_percent(100.0 * (cpu_s - last_health_cpu_) / (wall_s - last_health_wall_));
+      last_health_cpu_ = cpu_s;
+      last_health_wall_ = wall_s;
+    }
+    pending_.push_back(std::move(e));
+  }
+
+  void shutdown(int signum) {
+    log::info("agent", "stopping", {{"signal", std::to_string(signum)}});
+    uv_poll_stop(&poll_);
+    drain_capture();
+    flush();
+    if (auto s = spool_->mark_clean_shutdown(now_ns()); !s) log::error("agent", "recording shutdown failed", {{"error", s.error()}});
+    if (uploader_) uploader_->stop();
+    close_handle(&poll_);
+    for (auto* t : {&flush_timer_, &heartbeat_timer_, &health_timer_, &cap_timer_}) close_handle(t);
+    close_handle(&sigterm_);
+    close_handle(&sigint_);
+  }
+
+  RuntimeOptions opts_;
+  std::unique_ptr<FileActivitySource> source_;
+  std::unique_ptr<Spool> spool_;
+  std::unique_ptr<Uploader> uploader_;
+  UploaderOptions upload_opts_;
+  std::vector<std::string> roots_, excludes_;
+  std::vector<v1::Event> pending_, retry_;
+  std::uint64_t dropped_ = 0;
+  double last_health_cpu_ = 0, last_health_wall_ = 0;
+  int exit_code_ = 0;
+  uv_loop_t loop_{};
+  uv_poll_t poll_{};
+  uv_timer_t flush_timer_{}, heartbeat_timer_{}, health_timer_{}, cap_timer_{};
+  uv_signal_t sigterm_{}, sigint_{};
+};
+
+}  // namespace
+
+int run_agent(const RuntimeOptions& options, std::unique_ptr<FileActivitySource> source) {
+  Runtime rt(options, std::move(source));
+  return rt.run();
+}
+
+}  // namespace vigil::agent

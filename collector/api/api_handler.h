@@ -1,0 +1,69 @@
+// ApiHandler: what the HTTPS API answers, independent of sockets and TLS. The server feeds it
+// parsed requests; tests may call it directly.
+//
+// Promises:
+// - Every /api/v1 route requires `Authorization: Bearer <token>`; the token is compared by
+//   SHA-256 in constant time and never kept, logged or echoed. Authentication happens before
+//   routing, so an unauthenticated caller learns nothing about which paths exist.
+// - Each route names the Permission it needs and is checked against the caller before it runs
+//   (today the admin token holds every permission; roles map onto the same names later).
+// - Input is validated before storage is touched: unknown query parameters or body fields, wrong
+//   types, out-of-range values are 400 with {"error": "..."} naming the parameter or field.
+// - dispatch() never blocks: work that touches storage comes back as a job for the caller to run
+//   off its I/O threads. The handler is immutable and safe to share between threads.
+#pragma once
+#include <boost/beast/http.hpp>
+#include <boost/json.hpp>
+#include <functional>
+#include <optional>
+#include <string>
+
+#include "collector/store/event_store.h"
+
+namespace vigil::collector {
+
+using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
+using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
+
+enum class Permission { ReadHealth, ReadEvents, ReadDevices, ManageEnrollment };
+
+// Who made the request, once authenticated.
+struct Caller {
+  std::string name;  // "admin" for the admin token
+};
+
+// A request is either answered at once (bad input, auth, health) or needs storage.
+struct Dispatch {
+  std::optional<HttpResponse> response;
+  std::function<HttpResponse()> storage_job;  // set when response is not; may block
+};
+
+inline constexpr std::uint32_t kMaxEnrollTokenUses = 100000;
+inline constexpr std::size_t kDefaultEventLimit = 1000;
+inline constexpr std::size_t kMaxEventLimit = 100000;
+
+class ApiHandler {
+ public:
+  ApiHandler(EventStore& store, std::string admin_token_sha256);
+
+  Dispatch dispatch(const HttpRequest& request) const;
+  // dispatch() and, when needed, its storage job on the calling thread.
+  HttpResponse handle(const HttpRequest& request) const;
+
+ private:
+  std::optional<HttpResponse> authenticate(const HttpRequest& request, Caller& caller) const;
+
+  Dispatch health(const HttpRequest& request, std::string_view query) const;
+  Dispatch events(const HttpRequest& request, std::string_view query) const;
+  Dispatch devices(const HttpRequest& request, std::string_view query) const;
+  Dispatch create_enroll_token(const HttpRequest& request, std::string_view query) const;
+
+  EventStore& store_;
+  std::string admin_token_sha256_;
+};
+
+// {"error": message} with the given status; the same shape for every failure the API reports.
+HttpResponse error_response(boost::beast::http::status status, std::string_view message);
+HttpResponse json_response(boost::beast::http::status status, const boost::json::value& body);
+
+}  // namespace vigil::collector

@@ -1,0 +1,94 @@
+#include "collector/collector_config.h"
+
+#include <toml++/toml.h>
+
+#include <set>
+#include <sstream>
+
+namespace vigil::collector {
+
+namespace {
+
+std::string where(const std::string& path, const toml::source_region& src) {
+  return path + ":" + std::to_string(src.begin.line);
+}
+
+Result<std::pair<std::string, std::uint16_t>> parse_listen(const std::string& text, const std::string& at) {
+  auto colon = text.rfind(':');
+  if (colon == std::string::npos || colon == 0) return err(at + ": listen must be ADDRESS:PORT, got '" + text + "'");
+  std::string host = text.substr(0, colon);
+  if (host.size() > 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  int port = 0;
+  try {
+    std::size_t used = 0;
+    port = std::stoi(text.substr(colon + 1), &used);
+    if (used != text.size() - colon - 1) port = -1;
+  } catch (...) {
+    port = -1;
+  }
+  if (port < 0 || port > 65535) return err(at + ": bad port in '" + text + "'");
+  return std::pair{host, static_cast<std::uint16_t>(port)};
+}
+
+}  // namespace
+
+Result<CollectorConfig> load_collector_config(const std::string& path) {
+  toml::table root;
+  try {
+    root = toml::parse_file(path);
+  } catch (const toml::parse_error& e) {
+    return err(where(path, e.source()) + ": " + std::string(e.description()));
+  }
+  CollectorConfig cfg;
+  static const std::set<std::string> sections{"ingest", "api", "storage", "server"};
+  for (auto& [key, node] : root) {
+    std::string k(key.str());
+    if (!sections.count(k)) return err(where(path, node.source()) + ": unknown section '" + k + "'");
+    auto* tbl = node.as_table();
+    if (!tbl) return err(where(path, node.source()) + ": '" + k + "' must be a table");
+    for (auto& [sub, v] : *tbl) {
+      std::string s(sub.str());
+      std::string at = where(path, v.source());
+      auto str = [&]() -> Result<std::string> {
+        if (auto* x = v.as_string()) return x->get();
+        return err(at + ": " + k + "." + s + " must be a string");
+      };
+      if ((k == "ingest" || k == "api") && s == "listen") {
+        auto t = str();
+        if (!t) return err(t.error());
+        auto hp = parse_listen(*t, at);
+        if (!hp) return err(hp.error());
+        (k == "ingest" ? cfg.ingest_address : cfg.api_address) = hp->first;
+        (k == "ingest" ? cfg.ingest_port : cfg.api_port) = hp->second;
+      } else if (k == "storage" && s == "backend") {
+        auto t = str();
+        if (!t) return err(t.error());
+        if (*t != "sqlite") return err(at + ": storage.backend '" + *t + "' is not available (sqlite)");
+        cfg.storage_backend = *t;
+      } else if (k == "storage" && s == "path") {
+        auto t = str();
+        if (!t) return err(t.error());
+        cfg.sqlite_path = *t;
+      } else if (k == "server" && s == "io_threads") {
+        auto* n = v.as_integer();
+        if (!n || n->get() < 1 || n->get() > 64) return err(at + ": server.io_threads must be an integer 1..64");
+        cfg.io_threads = static_cast<int>(n->get());
+      } else {
+        return err(at + ": unknown key '" + k + "." + s + "'");
+      }
+    }
+  }
+  return cfg;
+}
+
+std::string render_collector_config(const CollectorConfig& c) {
+  std::ostringstream o;
+  o << "# Vigil collector configuration. Paths are relative to this directory.\n"
+    << "[ingest]\n# Agents connect here (mutual TLS).\nlisten = \"" << c.ingest_address << ":" << c.ingest_port << "\"\n\n"
+    << "[api]\n# HTTPS API used by vigilctl and the console.\nlisten = \"" << c.api_address << ":" << c.api_port << "\"\n\n"
+    << "[storage]\nbackend = \"" << c.storage_backend << "\"\npath = \"" << c.sqlite_path << "\"\n\n"
+    << "[server]\nio_threads = " << c.io_threads << "\n";
+  return o.str();
+}
+
+}  // namespace vigil::collector

@@ -1,0 +1,25 @@
+// The collector's configuration file (DATA_DIR/collector.toml), written by `init`.
+// Unknown keys and wrong types are errors naming the file and line, so a typo never silently
+// falls back to a default.
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include "shared/result.h"
+
+namespace vigil::collector {
+
+struct CollectorConfig {
+  std::string ingest_address = "127.0.0.1";
+  std::uint16_t ingest_port = 7443;
+  std::string api_address = "127.0.0.1";
+  std::uint16_t api_port = 8443;
+  std::string storage_backend = "sqlite";
+  std::string sqlite_path = "vigil.db";  // relative to the data dir
+  int io_threads = 2;
+};
+
+Result<CollectorConfig> load_collector_config(const std::string& path);
+std::string render_collector_config(const CollectorConfig& config);
+
+}  // namespace vigil::collector

@@ -1,0 +1,291 @@
+// vigilctl: the command line for the collector's HTTPS API.
+//
+// Exit codes (DESIGN.md, "Interfaces"): 0 ok, 1 failure (server error, network, TLS),
+// 2 usage or configuration error (including a request the server rejects as invalid, 400).
+// Every message goes to stderr as "vigilctl: what went wrong, and where".
+#include <CLI/CLI.hpp>
+#include <boost/json.hpp>
+#include <iostream>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "collector/ctl/ctl_config.h"
+#include "collector/ctl/https_client.h"
+#include "collector/ctl/output.h"
+
+namespace json = boost::json;
+using namespace vigil;
+using namespace vigil::ctl;
+
+namespace {
+
+constexpr int kOk = 0;
+constexpr int kFailure = 1;
+constexpr int kUsage = 2;
+
+void complain(const std::string& message) { std::cerr << "vigilctl: " << message << '\n'; }
+
+// What every command needs: where the API is and how to talk to it.
+struct Session {
+  CtlSettings settings;
+  HttpsClient client;
+};
+
+// Resolves the settings and prepares the client; on failure prints why and sets exit_code.
+std::optional<Session> open_session(const CtlFlags& flags, int& exit_code) {
+  auto settings = resolve_settings(flags, process_env);
+  if (!settings) {
+    complain(settings.error());
+    exit_code = kUsage;
+    return std::nullopt;
+  }
+  auto url = parse_server_url(settings->server);
+  if (!url) {
+    complain(url.error());
+    exit_code = kUsage;
+    return std::nullopt;
+  }
+  auto client = HttpsClient::create(*url, settings->ca_pem);
+  if (!client) {
+    complain(client.error() + " (CA file " + settings->ca_path + ")");
+    exit_code = kUsage;
+    return std::nullopt;
+  }
+  return Session{std::move(*settings), std::move(*client)};
+}
+
+std::string server_error_text(const std::string& body) {
+  boost::system::error_code ec;
+  auto v = json::parse(body, ec);
+  if (!ec && v.is_object()) {
+    if (auto* e = v.as_object().if_contains("error"); e && e->is_string()) return std::string(e->as_string());
+  }
+  std::string s = body.substr(0, 200);
+  while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+  return s.empty() ? "(no details)" : s;
+}
+
+// One API call; returns the JSON object of a 2xx answer, or prints why not and sets exit_code.
+std::optional<json::object> call(Session& s, std::string_view method, const std::string& target,
+                                 const std::string& body, int& exit_code) {
+  const std::string where = s.client.server().authority();
+  auto res = s.client.request(method, target, {{"Authorization", "Bearer " + s.settings.token}}, body);
+  if (!res) {
+    complain(res.error());
+    exit_code = kFailure;
+    return std::nullopt;
+  }
+  const int status = res->status;
+  if (status >= 200 && status < 300) {
+    boost::system::error_code ec;
+    auto v = json::parse(res->body, ec);
+    if (ec || !v.is_object()) {
+      complain("unexpected answer from " + where + target + ": not a JSON object (" + (ec ? ec.message() : "wrong type") + ")");
+      exit_code = kFailure;
+      return std::nullopt;
+    }
+    return std::move(v.as_object());
+  }
+  const std::string detail = server_error_text(res->body);
+  const std::string code = " (" + std::to_string(status) + ")";
+  if (status == 401) {
+    complain("server " + where + " refused the token" + code + ": " + detail);
+    exit_code = kFailure;
+  } else if (status == 403) {
+    complain("the token may not do this on " + where + code + ": " + detail);
+    exit_code = kFailure;
+  } else if (status == 400 || status == 413 || status == 431) {
+    complain("server " + where + " rejected the request" + code + ": " + detail);
+    exit_code = kUsage;
+  } else if (status == 404 || status == 405) {
+    complain("server " + where + " does not offer " + std::string(method) + " " + target.substr(0, target.find('?')) +
+             code + ": " + detail + " (is it a Vigil collector of the same version?)");
+    exit_code = kFailure;
+  } else {
+    complain("server " + where + " failed" + code + ": " + detail);
+    exit_code = kFailure;
+  }
+  return std::nullopt;
+}
+
+const json::array* array_field(const json::object& o, std::string_view key, const std::string& where, int& exit_code) {
+  auto* v = o.if_contains(key);
+  if (!v || !v->is_array()) {
+    complain("unexpected answer from " + where + ": no '" + std::string(key) + "' list");
+    exit_code = kFailure;
+    return nullptr;
+  }
+  return &v->as_array();
+}
+
+// ---------------------------------------------------------------- commands
+
+struct EnrollTokenArgs {
+  std::optional<int> uses;
+  std::string ttl;
+  bool json = false;
+};
+
+int cmd_enroll_token_create(const CtlFlags& flags, const EnrollTokenArgs& a) {
+  int code = kOk;
+  auto s = open_session(flags, code);
+  if (!s) return code;
+  json::object body;
+  if (a.uses) body["uses"] = *a.uses;
+  if (!a.ttl.empty()) body["ttl"] = a.ttl;
+  auto r = call(*s, "POST", "/api/v1/enroll-tokens", json::serialize(body), code);
+  if (!r) return code;
+  const std::string token = field_text(*r, "token");
+  if (token.empty()) {
+    complain("unexpected answer from " + s->client.server().authority() + ": no token");
+    return kFailure;
+  }
+  if (a.json) {
+    std::cout << json::serialize(*r) << std::endl;
+    return kOk;
+  }
+  const std::string uses = field_text(*r, "uses");
+  std::cout << "Enrollment token (" << uses << (uses == "1" ? " use" : " uses") << ", valid until "
+            << field_text(*r, "expires") << "):\n\n  " << token << "\n\n"
+            << "Enroll a device with (as root on the device):\n"
+            << "  vigil-agent enroll --server " << ServerUrl{s->client.server().host, 7443}.authority()
+            << " --token " << token << " --ca " << s->settings.ca_path << " --data-dir /var/lib/vigil-agent\n"
+            << "Keep the token secret: anyone holding it can enroll a device until it expires or is used up.\n";
+  return kOk;
+}
+
+struct EventsArgs {
+  std::string device, user, type, since, until, path;
+  std::optional<int> limit;
+  bool json = false;
+};
+
+int cmd_events(const CtlFlags& flags, const EventsArgs& a) {
+  int code = kOk;
+  auto s = open_session(flags, code);
+  if (!s) return code;
+  std::string query;
+  auto add = [&](const char* name, const std::string& value) {
+    if (value.empty()) return;
+    query += (query.empty() ? "?" : "&") + std::string(name) + "=" + url_encode(value);
+  };
+  add("device", a.device);
+  add("user", a.user);
+  add("type", a.type);
+  add("since", a.since);
+  add("until", a.until);
+  add("path", a.path);
+  if (a.limit) add("limit", std::to_string(*a.limit));
+  auto r = call(*s, "GET", "/api/v1/events" + query, "", code);
+  if (!r) return code;
+  auto* events = array_field(*r, "events", s->client.server().authority(), code);
+  if (!events) return code;
+  if (a.json) {
+    for (const auto& e : *events) std::cout << json::serialize(e) << '\n';
+    std::cout.flush();
+    return kOk;
+  }
+  if (events->empty()) {
+    std::cout << "No events match.\n";
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  rows.reserve(events->size());
+  for (const auto& v : *events) {
+    if (!v.is_object()) continue;
+    const auto& e = v.as_object();
+    rows.push_back({short_time(field_text(e, "time")), field_text(e, "device_id"), field_text(e, "user"),
+                    field_text(e, "type"), event_summary(e)});
+  }
+  print_table(std::cout, {"TIME", "DEVICE", "USER", "TYPE", "PATH/SUMMARY"}, rows);
+  return kOk;
+}
+
+int cmd_devices(const CtlFlags& flags, bool as_json) {
+  int code = kOk;
+  auto s = open_session(flags, code);
+  if (!s) return code;
+  auto r = call(*s, "GET", "/api/v1/devices", "", code);
+  if (!r) return code;
+  auto* devices = array_field(*r, "devices", s->client.server().authority(), code);
+  if (!devices) return code;
+  if (as_json) {
+    for (const auto& d : *devices) std::cout << json::serialize(d) << '\n';
+    std::cout.flush();
+    return kOk;
+  }
+  if (devices->empty()) {
+    std::cout << "No devices enrolled. Create a token with 'vigilctl enroll-token create'.\n";
+    return kOk;
+  }
+  std::vector<std::vector<std::string>> rows;
+  for (const auto& v : *devices) {
+    if (!v.is_object()) continue;
+    const auto& d = v.as_object();
+    std::string last_seen = field_text(d, "last_seen");
+    rows.push_back({field_text(d, "device_id"), field_text(d, "hostname"), field_text(d, "os"),
+                    field_text(d, "agent_version"), field_text(d, "status"), last_seen.empty() ? "never" : last_seen,
+                    field_text(d, "events_received"), field_text(d, "events_lost")});
+  }
+  print_table(std::cout, {"DEVICE", "HOSTNAME", "OS", "VERSION", "STATUS", "LAST SEEN", "EVENTS", "LOST"}, rows);
+  return kOk;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"vigilctl: manage a Vigil collector through its HTTPS API"};
+  app.name("vigilctl");
+  app.set_version_flag("--version", std::string("vigilctl ") + VIGIL_VERSION);
+  app.require_subcommand(1);
+  app.fallthrough();  // global options may also follow the command
+
+  CtlFlags flags;
+  app.add_option("--server", flags.server, "API URL, e.g. https://127.0.0.1:8443 (else VIGIL_SERVER)");
+  app.add_option("--ca", flags.ca, "the collector's CA certificate (PEM) to trust (else VIGIL_CA)");
+  app.add_option("--token", flags.token, "API token (else VIGIL_TOKEN)");
+  app.add_option("--config", flags.config, "config file instead of ~/.config/vigil/vigilctl.toml");
+  app.footer("Settings not given as options come from VIGIL_SERVER, VIGIL_CA, VIGIL_TOKEN, then\n"
+             "~/.config/vigil/vigilctl.toml (server, ca, token or token_file).\n"
+             "Exit codes: 0 ok, 1 failure, 2 usage or configuration error.");
+
+  int result = kOk;
+
+  auto* enroll = app.add_subcommand("enroll-token", "enrollment tokens for new devices");
+  enroll->require_subcommand(1);
+  EnrollTokenArgs et;
+  auto* create = enroll->add_subcommand("create", "mint a token that lets devices enroll");
+  create->add_option("--uses", et.uses, "how many devices may enroll with it (default 1)")->check(CLI::Range(1, 100000));
+  create->add_option("--ttl", et.ttl, "how long it stays valid, e.g. 1h, 24h, 7d (default 24h, at most 365d)");
+  create->add_flag("--json", et.json, "print {\"token\": ...} as one JSON line");
+  create->callback([&] { result = cmd_enroll_token_create(flags, et); });
+
+  EventsArgs ev;
+  auto* events = app.add_subcommand("events", "query device activity");
+  events->add_option("--device", ev.device, "only this device id");
+  events->add_option("--user", ev.user, "only this login user");
+  events->add_option("--type", ev.type, "event type (file.create) or prefix ending in '.' (file.)");
+  events->add_option("--since", ev.since, "from this time: RFC 3339 or a duration ago (1h, 7d)");
+  events->add_option("--until", ev.until, "before this time: RFC 3339 or a duration ago");
+  events->add_option("--path", ev.path, "file path glob, e.g. '/home/*/secret*'");
+  events->add_option("--limit", ev.limit, "at most this many of the newest matches (default 1000)")
+      ->check(CLI::Range(1, 100000));
+  events->add_flag("--json", ev.json, "one JSON object per line");
+  events->callback([&] { result = cmd_events(flags, ev); });
+
+  bool devices_json = false;
+  auto* devices = app.add_subcommand("devices", "list enrolled devices and their health");
+  devices->add_flag("--json", devices_json, "one JSON object per line");
+  devices->callback([&] { result = cmd_devices(flags, devices_json); });
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    if (e.get_exit_code() == static_cast<int>(CLI::ExitCodes::Success)) return app.exit(e);
+    complain(e.what());
+    std::cerr << "Run 'vigilctl --help' for usage.\n";
+    return kUsage;
+  }
+  return result;
+}

@@ -1,0 +1,117 @@
+// vigil-collector: `init` creates a data directory (CA, server identity, admin token, config,
+// database); `run` serves agents (7443, mutual TLS) and the API (8443, HTTPS) until SIGTERM.
+#include <CLI/CLI.hpp>
+#include <boost/asio.hpp>
+#include <cstdio>
+#include <iostream>
+#include <thread>
+
+#include "collector/api/api_server.h"
+#include "collector/collector_config.h"
+#include "collector/data_dir.h"
+#include "collector/ingest/batch_writer.h"
+#include "collector/ingest/ingest_server.h"
+#include "collector/store/sqlite_event_store.h"
+#include "collector/trust/enrollment.h"
+#include "shared/log.h"
+
+using namespace vigil;
+using namespace vigil::collector;
+
+namespace {
+
+int fail(const std::string& msg, int code = 1) {
+  std::fprintf(stderr, "vigil-collector: %s\n", msg.c_str());
+  return code;
+}
+
+int cmd_init(const std::string& data_dir, const std::vector<std::string>& sans) {
+  DataDir dir{data_dir};
+  InitOptions opts;
+  opts.server_names = sans;
+  if (auto s = init_data_dir(dir, opts); !s) return fail(s.error());
+  std::printf(
+      "Initialised %s\n"
+      "  CA certificate:  %s\n"
+      "  admin token:     %s   (keep it secret; mode 0600)\n"
+      "  configuration:   %s\n\n"
+      "Start the collector:\n"
+      "  vigil-collector run --data-dir %s\n\n"
+      "Enroll an agent:\n"
+      "  export VIGIL_SERVER=https://127.0.0.1:%u VIGIL_CA=%s VIGIL_TOKEN=$(cat %s)\n"
+      "  TOKEN=$(vigilctl enroll-token create --uses 1 --ttl 24h --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')\n"
+      "  vigil-agent enroll --server 127.0.0.1:%u --token \"$TOKEN\" --ca %s --data-dir /var/lib/vigil-agent\n",
+      data_dir.c_str(), dir.path("ca.pem").c_str(), dir.path("admin.token").c_str(),
+      dir.path("collector.toml").c_str(), data_dir.c_str(), opts.config.api_port, dir.path("ca.pem").c_str(),
+      dir.path("admin.token").c_str(), opts.config.ingest_port, dir.path("ca.pem").c_str());
+  return 0;
+}
+
+int cmd_run(const std::string& data_dir) {
+  DataDir dir{data_dir};
+  auto cfg = load_collector_config(dir.path("collector.toml"));
+  if (!cfg) return fail(cfg.error(), 2);
+  auto id = load_identity(dir);
+  if (!id) return fail(id.error(), 2);
+  std::string db_path = cfg->sqlite_path.starts_with("/") ? cfg->sqlite_path : dir.path(cfg->sqlite_path);
+  auto store = open_sqlite_event_store(db_path);
+  if (!store) return fail("opening " + db_path + ": " + store.error());
+
+  TlsOptions ingest_tls{TlsRole::Server, id->ca.cert_pem, id->server_cert_pem, id->server_key_pem, ClientAuth::Optional, ""};
+  auto ingest_cfg = TlsConfig::create(ingest_tls);
+  if (!ingest_cfg) return fail("TLS setup for ingest: " + ingest_cfg.error());
+  TlsOptions api_tls = ingest_tls;
+  api_tls.client_auth = ClientAuth::None;
+  auto api_cfg = TlsConfig::create(api_tls);
+  if (!api_cfg) return fail("TLS setup for the API: " + api_cfg.error());
+
+  boost::asio::io_context io(cfg->io_threads);
+  BatchWriter writer(**store);
+  Enrollment enrollment(**store, id->ca);
+  IngestServer ingest(io, *ingest_cfg, **store, writer, enrollment,
+                      IngestOptions{cfg->ingest_address, cfg->ingest_port});
+  if (auto s = ingest.listen(); !s) return fail(s.error());
+  ApiOptions api_opts;
+  api_opts.address = cfg->api_address;
+  api_opts.port = cfg->api_port;
+  api_opts.admin_token_sha256 = id->admin_token_sha256;
+  ApiServer api(io, *api_cfg, **store, api_opts);
+  if (auto s = api.listen(); !s) return fail(s.error());
+
+  boost::asio::signal_set signals(io, SIGTERM, SIGINT);
+  signals.async_wait([&](const boost::system::error_code&, int sig) {
+    log::info("collector", "stopping", {{"signal", std::to_string(sig)}});
+    ingest.stop();
+    api.stop();
+    io.stop();
+  });
+  log::info("collector", "running", {{"data_dir", data_dir}, {"version", VIGIL_VERSION}});
+  std::vector<std::thread> threads;
+  for (int i = 1; i < cfg->io_threads; ++i) threads.emplace_back([&io] { io.run(); });
+  io.run();
+  for (auto& t : threads) t.join();
+  writer.stop();
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"Vigil collector: stores agents' activity and serves the API"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", std::string("vigil-collector ") + VIGIL_VERSION);
+  std::string data_dir;
+  std::vector<std::string> sans;
+  auto* init = app.add_subcommand("init", "create a data directory: CA, server certificate, admin token, config, database");
+  init->add_option("--data-dir", data_dir, "data directory to create")->required();
+  init->add_option("--san", sans, "extra DNS name or address for the server certificate (repeatable)");
+  auto* run = app.add_subcommand("run", "serve agents and the API in the foreground until SIGTERM");
+  run->add_option("--data-dir", data_dir, "data directory made by init")->required();
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e) == 0 ? 0 : 2;
+  }
+  if (*init) return cmd_init(data_dir, sans);
+  return cmd_run(data_dir);
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Stops what `make demo` started.
+ROOT=$(pwd)/demo-data
+for p in agent collector; do
+  if [ -f "$ROOT/$p.pid" ]; then
+    kill "$(cat "$ROOT/$p.pid")" 2>/dev/null && echo "stopped $p"
+    rm -f "$ROOT/$p.pid"
+  fi
+done
