@@ -81,7 +81,8 @@ Result<std::string> enroll_device(const EnrollOptions& o) {
   cfg.server = host.find(':') != std::string::npos ? "[" + host + "]:" + std::to_string(port) : host + ":" + std::to_string(port);
   cfg.device_id = answer.device_id();
   cfg.exclude = {};
-  cfg.reconcile_roots = {"/home", "/root", "/srv", "/media", "/mnt"};
+  // Where user data lives on an endpoint; see docs/DECISIONS.md ("Reconciliation roots").
+  cfg.reconcile_roots = {"/home", "/srv", "/media", "/mnt"};
   struct Item { std::string path; const std::string& content; unsigned mode; };
   std::string rendered = render_agent_config(cfg);
   const Item items[] = {{paths.key(), *key, 0600}, {paths.ca(), *ca, 0644},

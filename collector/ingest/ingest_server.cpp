@@ -114,6 +114,10 @@ asio::awaitable<void> IngestServer::serve(tcp::socket socket) {
   };
 
   if (auto hs = co_await conn.handshake(); !hs) {
+    if (conn.bytes_received() == 0) {
+      log::debug("ingest", "peer left before the TLS handshake", {{"peer", peer}});
+      co_return;
+    }
     refuse({"tls", hs.error()});
     co_return;
   }

@@ -66,6 +66,7 @@ asio::awaitable<Result<std::size_t>> TlsConnection::receive() {
   std::size_t n = co_await socket_.async_read_some(asio::buffer(buf_), asio::redirect_error(use_awaitable, ec));
   if (ec == asio::error::eof) co_return std::size_t{0};
   if (ec) co_return err(timed_out_ ? "idle timeout" : "receive: " + ec.message());
+  bytes_received_ += n;
   tls_.feed(std::string_view(buf_, n));
   co_return n;
 }

@@ -38,6 +38,8 @@ class TlsConnection {
 
   TlsSession& tls() { return tls_; }
   const std::string& peer() const { return peer_; }
+  // Zero for a peer that connected and left without a byte (port probes, health checks).
+  std::uint64_t bytes_received() const { return bytes_received_; }
   void set_idle_timeout(std::chrono::steady_clock::duration d) { idle_ = d; }
 
  private:
@@ -51,6 +53,7 @@ class TlsConnection {
   std::shared_ptr<asio::steady_timer> deadline_;
   std::string peer_;
   bool timed_out_ = false;
+  std::uint64_t bytes_received_ = 0;
   char buf_[32768];
 };
 
