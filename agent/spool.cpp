@@ -25,6 +25,7 @@
 #include <algorithm>
 #include <limits>
 #include <map>
+#include <unordered_map>
 #include <utility>
 
 #include "agent/sqlite_handle.h"
@@ -240,7 +241,7 @@ struct Spool::Impl {
       auto row = log_all.step();
       if (!row) return err(row.error());
       if (!*row) break;
-      if (!decode_updates(log_all.column_blob(0), out))
+      if (!decode_updates(log_all.column_blob_view(0), out))
         return err("checkpoint log row " + std::to_string(log_all.column_int64(1)) + " is corrupt");
     }
     return out;
@@ -252,12 +253,19 @@ struct Spool::Impl {
     auto log = read_log();
     if (!log) return err("folding the checkpoint log: " + log.error());
     if (log->empty()) return {};
-    std::map<std::string_view, const CheckpointEntry*> latest;
-    for (const auto& c : *log) latest[c.path] = &c;
-    for (const auto& [path, c] : latest) {
+    // Latest update per path, then applied in path order (B-tree friendly).
+    std::unordered_map<std::string_view, const CheckpointEntry*> latest;
+    latest.reserve(log->size());
+    for (const auto& c : *log) latest.insert_or_assign(std::string_view(c.path), &c);
+    std::vector<const CheckpointEntry*> order;
+    order.reserve(latest.size());
+    for (const auto& kv : latest) order.push_back(kv.second);
+    std::sort(order.begin(), order.end(),
+              [](const CheckpointEntry* a, const CheckpointEntry* b) { return a->path < b->path; });
+    for (const CheckpointEntry* c : order) {
       Statement& st = c->removed ? cp_delete : cp_upsert;
       auto u = st.use();
-      st.bind_text(1, path);
+      st.bind_text(1, c->path);
       if (!c->removed) {
         st.bind(2, c->size);
         st.bind(3, c->mtime_ns);
@@ -356,7 +364,6 @@ struct Spool::Impl {
                                     ? now_ns - limits.max_age_ns
                                     : std::numeric_limits<std::int64_t>::min();
     const bool bytes_cap = limits.max_bytes > 0;
-    const bool over_bytes = bytes_cap && bytes > limits.max_bytes;
     auto u = batch_oldest.use();
     for (;;) {
       auto row = batch_oldest.step();
@@ -366,7 +373,7 @@ struct Spool::Impl {
       DropGroup* g = nullptr;
       if (age_cap && created < cutoff)
         g = &plan.age;
-      else if (over_bytes && plan.bytes_after + reserve > limits.max_bytes)
+      else if (bytes_cap && plan.bytes_after + reserve > limits.max_bytes)
         g = &plan.size;
       else
         break;
@@ -626,7 +633,7 @@ Result<CapOutcome> Spool::enforce_caps(std::int64_t now_ns) {
 
   // The loss batch itself takes room: if it would leave the spool over the byte cap, drop a little
   // more now rather than drop again (and report a loss again) on the next call.
-  if (m.limits.max_bytes > 0 && plan->size.batches > 0) {
+  if (m.limits.max_bytes > 0) {
     v1::EventBatch probe;
     probe.set_schema_version(kSchemaVersion);
     probe.set_device_id(m.device_id);
@@ -636,8 +643,9 @@ Result<CapOutcome> Spool::enforce_caps(std::int64_t now_ns) {
       e.set_seq(m.next_seq);
       *probe.add_events() = std::move(e);
     }
-    // Generous margin: the real loss batch may differ by a few varint bytes.
-    const std::uint64_t reserve = encode_batch(probe).size() + 32;
+    // Margin: the real loss batch may differ by some varint bytes, or hold one more loss event
+    // (bytes cap) when the plan below adds drops for the reserve.
+    const std::uint64_t reserve = encode_batch(probe).size() + 128;
     if (plan->bytes_after + reserve > m.limits.max_bytes) {
       plan = m.plan_drops(now_ns, reserve);
       if (!plan) return err("spool caps: " + plan.error());

@@ -131,6 +131,12 @@ class Statement {
     int n = sqlite3_column_bytes(stmt_.get(), i);
     return p ? std::string(reinterpret_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string();
   }
+  // Valid until the next step/reset of this statement.
+  std::string_view column_blob_view(int i) const {
+    const void* p = sqlite3_column_blob(stmt_.get(), i);
+    int n = sqlite3_column_bytes(stmt_.get(), i);
+    return p ? std::string_view(static_cast<const char*>(p), static_cast<std::size_t>(n)) : std::string_view();
+  }
   std::string column_blob(int i) const {
     const void* p = sqlite3_column_blob(stmt_.get(), i);
     int n = sqlite3_column_bytes(stmt_.get(), i);

@@ -206,7 +206,10 @@ asio::awaitable<void> serve(std::shared_ptr<State> st, tcp::socket socket) {
     // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)
     HttpResponse res;
     if (d.response) res = std::move(*d.response);
-    else res = co_await run_storage_job(*st, std::move(d.storage_job));
+    else {
+      conn.hold_for(std::chrono::minutes(10));
+      res = co_await run_storage_job(*st, std::move(d.storage_job));
+    }
     const bool keep_alive = req.keep_alive() && !st->stopping.load();
     res.version(11);
     res.keep_alive(keep_alive);

@@ -41,6 +41,9 @@ class TlsConnection {
   // Zero for a peer that connected and left without a byte (port probes, health checks).
   std::uint64_t bytes_received() const { return bytes_received_; }
   void set_idle_timeout(std::chrono::steady_clock::duration d) { idle_ = d; }
+  // Pushes the deadline out while the server itself is busy for this peer (a long query), so
+  // the watchdog does not close a connection that is waiting on us rather than on the peer.
+  void hold_for(std::chrono::steady_clock::duration d) { deadline_->expires_after(d); }
 
  private:
   asio::awaitable<Status> flush();

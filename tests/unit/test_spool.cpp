@@ -329,6 +329,35 @@ TEST_CASE("over the byte cap the oldest are dropped and an agent.loss batch take
   CHECK(s->next_seq() == 502);
 }
 
+TEST_CASE("the loss batch's own bytes are accounted for, so the next call drops nothing", "[spool]") {
+  TempDir dir;
+  const auto path = dir.file("spool.db");
+  std::vector<SpooledBatch> before;
+  {
+    auto s = open_spool(path);
+    for (int i = 0; i < 8; ++i) append_n(*s, 40);
+    before = all_pending(*s);
+  }
+  std::uint64_t total = 0;
+  for (const auto& b : before) total += b.zstd_payload.size();
+  SpoolLimits lim;
+  // After dropping four batches only 10 bytes are free: too little for the loss batch.
+  lim.max_bytes = total - before[0].zstd_payload.size() - before[1].zstd_payload.size() -
+                  before[2].zstd_payload.size() - before[3].zstd_payload.size() + 10;
+  auto s = open_spool(path, lim);
+  auto out = s->enforce_caps(now_ns());
+  REQUIRE(out.ok());
+  CHECK(out->dropped_batches == 5);
+  CHECK(s->bytes() <= lim.max_bytes);
+  auto again = s->enforce_caps(now_ns());
+  REQUIRE(again.ok());
+  CHECK(again->dropped_batches == 0);
+  auto after = all_pending(*s);
+  REQUIRE(after.size() == 4);
+  CHECK(after.front().first_seq == 201);
+  CHECK(decode(after.back()).events(0).loss().events() == 200);
+}
+
 TEST_CASE("a drop over non-contiguous batches reports the overall range and the exact count", "[spool]") {
   TempDir dir;
   const auto path = dir.file("spool.db");
@@ -341,7 +370,7 @@ TEST_CASE("a drop over non-contiguous batches reports the overall range and the 
   }
   REQUIRE(before.size() == 5);
   SpoolLimits lim;
-  lim.max_bytes = before[3].zstd_payload.size() + before[4].zstd_payload.size() + 200;
+  lim.max_bytes = before[3].zstd_payload.size() + before[4].zstd_payload.size() + 300;  // + room for the loss batch
   auto s = open_spool(path, lim);
   auto out = s->enforce_caps(now_ns());
   REQUIRE(out.ok());

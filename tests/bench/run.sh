@@ -1,0 +1,261 @@
+#!/usr/bin/env bash
+# Vigil benchmarks (`make bench`): bash tests/bench/run.sh build/bin
+#
+# Builds nothing. Starts a real collector on free ports in a temp dir, then runs
+#   1. bench_ingest_load: many agents over real TLS into that collector (events/s, ack latency,
+#      collector CPU and RSS; the device counters are verified through the API afterwards),
+#   2. bench_spool: the agent's spool append rate,
+#   3. bench_store: the collector's SQLite store (ingest and queries, synchronous FULL and NORMAL),
+#   4. agent idle RSS: a real vigil-agent enrolled against the collector, watching an empty dir,
+#      then the whole filesystem (fanotify; needs root),
+# and prints a summary. Everything it started is stopped and its temp dirs removed on exit.
+#
+# Knobs (environment): BENCH_AGENTS (20), BENCH_SECONDS (20), BENCH_BATCH_EVENTS (1000),
+# BENCH_WINDOW (4), BENCH_SPOOL_EVENTS (1000000), BENCH_STORE_EVENTS (2000000),
+# BENCH_IDLE_SECONDS (10), BENCH_KEEP=1 keeps the temp dir.
+set -uo pipefail
+
+BIN_ARG=${1:-build/bin}
+if [[ ! -d $BIN_ARG ]]; then
+  echo "run.sh: $BIN_ARG is not a directory (build first: make build)" >&2
+  exit 2
+fi
+BIN=$(cd "$BIN_ARG" && pwd)
+for b in vigil-collector vigil-agent vigilctl bench_ingest_load bench_spool bench_store; do
+  if [[ ! -x $BIN/$b ]]; then
+    echo "run.sh: $BIN/$b is missing (build first: make build)" >&2
+    exit 2
+  fi
+done
+
+AGENTS=${BENCH_AGENTS:-20}
+DURATION=${BENCH_SECONDS:-20}
+BATCH_EVENTS=${BENCH_BATCH_EVENTS:-1000}
+WINDOW=${BENCH_WINDOW:-4}
+SPOOL_EVENTS=${BENCH_SPOOL_EVENTS:-1000000}
+STORE_EVENTS=${BENCH_STORE_EVENTS:-2000000}
+IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
+
+WORK=$(mktemp -d /tmp/vigil-bench-XXXXXX)
+CDIR=$WORK/collector
+PIDS=()
+
+stop_pid() {  # SIGTERM, then SIGKILL after 10 s; only processes this script started
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 100); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+
+cleanup() {
+  local pid
+  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then
+    echo "run.sh: kept $WORK"
+  else
+    rm -rf "$WORK"
+  fi
+}
+trap cleanup EXIT
+trap 'echo "run.sh: interrupted" >&2; exit 130' INT TERM
+
+die() {
+  echo "run.sh: $*" >&2
+  exit 1
+}
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 40000))
+    if [[ $p != "${1:-}" ]] && ! port_open "$p"; then
+      echo "$p"
+      return 0
+    fi
+  done
+  return 1
+}
+
+wait_port() {
+  for _ in $(seq 200); do
+    port_open "$1" && return 0
+    sleep 0.1
+  done
+  return 1
+}
+
+rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+mb() { awk -v k="${1:-0}" 'BEGIN { printf "%.1f", k / 1024 }'; }
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null; }
+
+echo "== Vigil benchmarks $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+echo "host: $(nproc) CPUs ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo)), $(awk '/MemTotal/ {printf "%.1f GB", $2/1048576}' /proc/meminfo) RAM, kernel $(uname -r)"
+echo "load average at start: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "temp dir: $WORK ($(df -PT "$WORK" | awk 'NR==2 {print $2}'))"
+echo
+
+# ---------------------------------------------------------------- collector
+"$BIN/vigil-collector" init --data-dir "$CDIR" >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log"; die "collector init failed"; }
+INGEST_PORT=$(free_port) || die "no free port"
+API_PORT=$(free_port "$INGEST_PORT") || die "no free port"
+sed -i "s/127\.0\.0\.1:7443/127.0.0.1:$INGEST_PORT/; s/127\.0\.0\.1:8443/127.0.0.1:$API_PORT/" "$CDIR/collector.toml"
+"$BIN/vigil-collector" run --data-dir "$CDIR" >"$WORK/collector.log" 2>&1 &
+CPID=$!
+PIDS+=("$CPID")
+if ! wait_port "$INGEST_PORT" || ! wait_port "$API_PORT"; then
+  tail -20 "$WORK/collector.log" >&2
+  die "collector did not start listening"
+fi
+echo "collector: pid $CPID, ingest 127.0.0.1:$INGEST_PORT, api https://127.0.0.1:$API_PORT, SQLite synchronous=${VIGIL_SQLITE_SYNC:-full}, $(awk -F'= *' '/io_threads/ {print $2}' "$CDIR/collector.toml") io threads"
+
+CTL=("$BIN/vigilctl" --server "https://127.0.0.1:$API_PORT" --ca "$CDIR/ca.pem" --token "$(cat "$CDIR/admin.token")")
+TOKEN_JSON=$("${CTL[@]}" enroll-token create --uses 1000 --ttl 1h --json) || die "enroll-token create failed"
+TOKEN=$(sed -n 's/.*"token" *: *"\([^"]*\)".*/\1/p' <<<"$TOKEN_JSON")
+[[ -n $TOKEN ]] || die "no token in: $TOKEN_JSON"
+
+# ---------------------------------------------------------------- 1. ingest load
+echo
+echo "== 1. ingest load: $AGENTS agents x $DURATION s over TLS into the collector"
+INGEST_CMD=("$BIN/bench_ingest_load" --server "127.0.0.1:$INGEST_PORT" --ca "$CDIR/ca.pem"
+  --api "https://127.0.0.1:$API_PORT" --admin-token-file "$CDIR/admin.token" --token "$TOKEN"
+  --agents "$AGENTS" --seconds "$DURATION" --batch-events "$BATCH_EVENTS" --window "$WINDOW"
+  --collector-pid "$CPID")
+echo "\$ ${INGEST_CMD[*]}"
+"${INGEST_CMD[@]}" > >(tee "$WORK/ingest.out") 2>&1 &
+BPID=$!
+PIDS+=("$BPID")
+# A per-thread snapshot of the collector halfway through the timed phase.
+(
+  for _ in $(seq 1200); do
+    grep -q '^prepared in' "$WORK/ingest.out" 2>/dev/null && break
+    sleep 0.1
+  done
+  sleep $((DURATION / 2))
+  top -H -b -n 2 -d 1 -p "$CPID" 2>/dev/null | awk '/^top -/ {n++} n == 2' >"$WORK/top.txt"
+) &
+TOPPID=$!
+PIDS+=("$TOPPID")
+wait "$BPID"
+INGEST_RC=$?
+wait "$TOPPID" 2>/dev/null
+sleep 0.2  # let tee finish
+echo "exit status: $INGEST_RC"
+if [[ -s $WORK/top.txt ]]; then
+  echo "collector threads (top -H, 1 s sample halfway through the timed phase):"
+  sed -n '/PID/,$p' "$WORK/top.txt" | awk 'NF' | head -12 | sed 's/^/  /'
+fi
+echo "load average after ingest: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "collector database: $(du -sh "$CDIR" | cut -f1)"
+
+# ---------------------------------------------------------------- 2. spool
+echo
+echo "== 2. agent spool append"
+SPOOL_CMD=("$BIN/bench_spool" "$SPOOL_EVENTS" "$WORK")
+echo "\$ ${SPOOL_CMD[*]}"
+"${SPOOL_CMD[@]}" 2>&1 | tee "$WORK/spool.out"
+SPOOL_RC=${PIPESTATUS[0]}
+rm -f "$WORK"/spool.db*
+
+# ---------------------------------------------------------------- 3. store
+echo
+echo "== 3. collector store (SQLite)"
+mkdir -p "$WORK/store"
+STORE_CMD=("$BIN/bench_store" --events "$STORE_EVENTS" --dir "$WORK/store")
+echo "\$ ${STORE_CMD[*]}"
+"${STORE_CMD[@]}" 2>&1 | tee "$WORK/store.out"
+STORE_RC=${PIPESTATUS[0]}
+
+# ---------------------------------------------------------------- 4. agent idle RSS
+echo
+echo "== 4. agent idle RSS (real vigil-agent enrolled against the collector, ${IDLE_SECONDS} s after start)"
+ADIR=$WORK/agent
+EMPTY=$WORK/watch-empty
+mkdir -p "$EMPTY"
+"$BIN/vigil-agent" enroll --server "127.0.0.1:$INGEST_PORT" --token "$TOKEN" --ca "$CDIR/ca.pem" --data-dir "$ADIR" \
+  >"$WORK/agent-enroll.log" 2>&1 || { cat "$WORK/agent-enroll.log"; die "agent enroll failed"; }
+
+# measure_agent LABEL [run args...]: sets M_RSS M_HWM (kB) and M_CPU (s); M_RSS=0 if it died
+measure_agent() {
+  local label=$1
+  shift
+  echo "\$ $BIN/vigil-agent run --data-dir $ADIR $*"
+  "$BIN/vigil-agent" run --data-dir "$ADIR" "$@" >"$WORK/agent-$label.log" 2>&1 &
+  local apid=$!
+  PIDS+=("$apid")
+  sleep "$IDLE_SECONDS"
+  M_RSS=0 M_HWM=0 M_CPU=0
+  if ! kill -0 "$apid" 2>/dev/null; then
+    echo "agent ($label) exited early; its log:"
+    tail -5 "$WORK/agent-$label.log"
+    return
+  fi
+  M_RSS=$(rss_kb "$apid")
+  M_HWM=$(hwm_kb "$apid")
+  M_CPU=$(awk -v t="$(cpu_ticks "$apid")" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.2f", t / hz }')
+  stop_pid "$apid"
+  echo "agent ($label): VmRSS $(mb "$M_RSS") MB, VmHWM $(mb "$M_HWM") MB, CPU $M_CPU s in the first ${IDLE_SECONDS} s"
+}
+
+measure_agent "watch-empty-dir" --watch "$EMPTY"
+W_RSS=$M_RSS
+measure_agent "whole-filesystem"
+F_RSS=$M_RSS
+COLLECTOR_RSS_END=$(rss_kb "$CPID")
+
+# ---------------------------------------------------------------- summary
+field() { grep -m1 "^$1" "$2" 2>/dev/null | sed "s/^$1 *//"; }
+EPS=$(field 'events/s:' "$WORK/ingest.out")
+LAT=$(field 'ack latency ms:' "$WORK/ingest.out")
+CRSS=$(field 'collector RSS MB:' "$WORK/ingest.out")
+CCPU=$(field 'collector CPU:' "$WORK/ingest.out")
+TCPU=$(field 'load tool CPU:' "$WORK/ingest.out" | sed 's/ (.*//')
+VERIFIED=$(grep -m1 -E '^(verified|verify)' "$WORK/ingest.out")
+ERRS=$(field 'errors:' "$WORK/ingest.out")
+STORE_FULL=$(grep -m1 '^sync=full ingest:' "$WORK/store.out" | grep -o '[0-9]* events/s')
+STORE_NORMAL=$(grep -m1 '^sync=normal ingest:' "$WORK/store.out" | grep -o '[0-9]* events/s')
+STORE_Q=$(grep -m1 '^sync=full query \[one user, last 30 days, limit 1000\]' "$WORK/store.out" | grep -o 'median [0-9.]* ms')
+
+verdict() {  # value target higher|lower
+  awk -v v="$1" -v t="$2" -v d="$3" 'BEGIN {
+    if (v == "" || v == 0) { print "not measured"; exit }
+    ok = (d == "higher") ? v >= t : v <= t
+    pct = (d == "higher") ? 100 * (t - v) / t : 100 * (v - t) / t
+    if (ok) print "met"; else printf "MISSED by %.0f%%\n", pct }'
+}
+EPS_NUM=${EPS:-0}
+echo
+echo "================================================================ summary"
+echo "load average now:          $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs; shared with everything else on this machine)"
+echo "ingest, end to end:        ${EPS:-?} events/s  [target 100000: $(verdict "$EPS_NUM" 100000 higher)]"
+echo "                           $AGENTS agents, $BATCH_EVENTS events/batch, window $WINDOW, TLS 1.2, SQLite synchronous=${VIGIL_SQLITE_SYNC:-full}"
+echo "ack latency (ms):          ${LAT:-?}"
+echo "collector CPU:             ${CCPU:-?}"
+echo "collector RSS (MB):        ${CRSS:-?}; after all runs $(mb "$COLLECTOR_RSS_END")"
+echo "load tool CPU:             ${TCPU:-?}"
+echo "ingest check:              ${VERIFIED:-no verification line}; ${ERRS:-?}"
+echo "spool append (events/s):"
+if [[ -s $WORK/spool.out ]]; then
+  SPOOL_BEST=0
+  while read -r line; do
+    b=$(grep -o 'batch=[0-9]*' <<<"$line" | cut -d= -f2)
+    c=$(grep -o 'checkpoint=[a-z]*' <<<"$line" | cut -d= -f2)
+    e=$(grep -o ' events_per_s=[0-9]*' <<<"$line" | cut -d= -f2)
+    printf '                           batch %-5s checkpoint %-3s %8s events/s  [target 200000: %s]\n' "$b" "$c" "$e" "$(verdict "$e" 200000 higher)"
+  done < <(grep '^batch=' "$WORK/spool.out")
+fi
+echo "store ingest (events/s):   synchronous=FULL ${STORE_FULL:-?}, NORMAL ${STORE_NORMAL:-?}; one user's last 30 days (1000 rows): ${STORE_Q:-?}"
+echo "agent idle RSS (MB):       --watch empty dir $(mb "$W_RSS") [target 20: $(verdict "$(mb "$W_RSS")" 20 lower)], whole filesystem $(mb "$F_RSS") [target 20: $(verdict "$(mb "$F_RSS")" 20 lower)]"
+echo "exit codes:                ingest $INGEST_RC, spool $SPOOL_RC, store $STORE_RC"
+
+RC=0
+[[ $INGEST_RC == 0 ]] || RC=1
+exit $RC
