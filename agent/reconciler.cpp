@@ -364,11 +364,10 @@ Result<std::vector<CheckpointEntry>> checkpoint_updates_for(const Spool& spool,
         emit(removal(k.path));
         emit(upsert(to + k.path.substr(from.size()), k.size, k.mtime_ns));
       }
-    } else if (e.type() == "file.delete" && !f.path().empty()) {
-      auto kids = files_under(f.path());
-      if (!kids) return err("checkpoint updates for the delete of " + f.path() + ": " + kids.error());
-      for (const auto& k : *kids) emit(removal(k.path));
     }
+    // A directory delete needs nothing: a directory is only removed once empty, and each file in
+    // it was deleted (and reported) first. If those deletes were lost (kernel queue overflow),
+    // the stale entries make the next reconciliation report the files deleted, which they are.
   }
   return out;
 }

@@ -81,11 +81,11 @@ Result<std::uint64_t> commit_reconcile(Spool& spool, ReconcileResult& result,
 // this overload cannot know the files inside a renamed or deleted directory (see the next one).
 std::vector<CheckpointEntry> checkpoint_updates_for(const std::vector<v1::Event>& file_events);
 
-// As above, and a directory rename moves the checkpoint entries under old_path to path, a
-// directory delete removes the entries under it (reading the spool's checkpoint, and taking the
-// earlier events of the same list into account). Use this one when the capture reports
-// directory renames: without it the files of a renamed directory would be reported as deleted
-// and re-created by the next reconciliation.
+// As above, and a directory rename moves the checkpoint entries under old_path to path (reading
+// the spool's checkpoint, and taking the earlier events of the same list into account). Use this
+// one when the capture reports directory renames: without it the files of a renamed directory
+// would be reported as deleted and re-created by the next reconciliation. A directory delete
+// needs nothing (a directory is removed only once empty, its files' deletes came first).
 Result<std::vector<CheckpointEntry>> checkpoint_updates_for(const Spool& spool,
                                                             const std::vector<v1::Event>& file_events);
 

@@ -19,7 +19,9 @@
 // writes its updates as one checkpoint_log row, and once the log holds kFoldEntries updates it is
 // folded into checkpoint in path order (latest update per path wins), inside the transaction
 // that crossed the threshold, so each checkpoint page is written once per fold rather than once
-// per event. Readers see checkpoint with the log applied on top; open() folds what is left.
+// per event. The log's net effect (latest update per path) is mirrored in memory (`overlay`,
+// at most kFoldEntries paths, a few MB), so readers see checkpoint with the log applied on top
+// with a range lookup, and a fold needs no read back. open() folds what a previous run left.
 #include "agent/spool.h"
 
 #include <algorithm>
@@ -46,7 +48,10 @@ constexpr int kSpoolSchema = 1;
 constexpr std::uint32_t kUnsetLoginUid = 0xffffffffu;
 // A BatchFrame wraps the payload with a few varint fields; keep room for them under the frame cap.
 constexpr std::size_t kFrameOverhead = 64;
-// Logged checkpoint updates that trigger a fold (about 6 MB of log; a fold takes ~0.1-0.3 s).
+// Logged checkpoint updates that trigger a fold. Bounds the in-memory overlay (~180 bytes per
+// distinct path: ~12 MB in the worst case, a bulk copy of 65k files; a working set of a few
+// thousand files being rewritten costs far less) and the pause of one fold (tens of ms).
+// Smaller thresholds were measured slower: a working set is upserted once per fold.
 constexpr std::uint64_t kFoldEntries = 65536;
 
 const char* kSchemaSql = R"sql(
@@ -186,6 +191,14 @@ struct Spool::Impl {
   std::uint64_t bytes = 0;
   std::uint64_t batch_count = 0;
   std::uint64_t log_entries = 0;  // updates in checkpoint_log, as of the last commit
+  // Net effect of checkpoint_log, as of the last commit: latest update per path (removed = a
+  // tombstone hiding the table's row).
+  struct NetUpdate {
+    std::uint64_t size = 0;
+    std::int64_t mtime_ns = 0;
+    bool removed = false;
+  };
+  std::unordered_map<std::string, NetUpdate> overlay;
   RunState previous;
 
   Result<Transaction> transaction() { return Transaction::begin(begin, commit, rollback); }
@@ -220,20 +233,19 @@ struct Spool::Impl {
     return meta_put.run();
   }
 
-  // Inside a transaction: logs the updates as one row. Returns the log's entry count after them.
-  Result<std::uint64_t> log_checkpoint(const std::vector<CheckpointEntry>& updates, std::uint64_t entries) {
-    if (updates.empty()) return entries;
+  // Inside a transaction: logs the updates as one row.
+  Status log_checkpoint(const std::vector<CheckpointEntry>& updates) {
+    if (updates.empty()) return {};
     for (const auto& c : updates)
       if (c.path.empty()) return err("checkpoint update with an empty path");
     const std::string blob = encode_updates(updates);
     auto u = log_insert.use();
     log_insert.bind(1, static_cast<std::uint64_t>(updates.size()));
     log_insert.bind_blob_static(2, blob);
-    if (auto s = log_insert.run(); !s) return err(s.error());
-    return entries + updates.size();
+    return log_insert.run();
   }
 
-  // Every logged update, oldest first.
+  // Every logged update, oldest first (open() only: afterwards the overlay mirrors the log).
   Result<std::vector<CheckpointEntry>> read_log() {
     std::vector<CheckpointEntry> out;
     auto u = log_all.use();
@@ -247,28 +259,25 @@ struct Spool::Impl {
     return out;
   }
 
-  // Inside a transaction: applies the checkpoint log to checkpoint in path order (latest update
-  // per path wins) and empties it.
-  Status fold_checkpoint_log() {
-    auto log = read_log();
-    if (!log) return err("folding the checkpoint log: " + log.error());
-    if (log->empty()) return {};
-    // Latest update per path, then applied in path order (B-tree friendly).
-    std::unordered_map<std::string_view, const CheckpointEntry*> latest;
-    latest.reserve(log->size());
-    for (const auto& c : *log) latest.insert_or_assign(std::string_view(c.path), &c);
-    std::vector<const CheckpointEntry*> order;
-    order.reserve(latest.size());
-    for (const auto& kv : latest) order.push_back(kv.second);
-    std::sort(order.begin(), order.end(),
-              [](const CheckpointEntry* a, const CheckpointEntry* b) { return a->path < b->path; });
-    for (const CheckpointEntry* c : order) {
-      Statement& st = c->removed ? cp_delete : cp_upsert;
+  // Inside a transaction: applies the log (the overlay, then `extra`, the updates logged in this
+  // same transaction) to checkpoint in path order, and empties the log. The caller clears the
+  // overlay once the transaction commits.
+  Status fold_checkpoint_log(const std::vector<CheckpointEntry>& extra = {}) {
+    if (overlay.empty() && extra.empty()) return {};
+    // Latest update per path, applied in path order (each B-tree page touched once).
+    std::unordered_map<std::string_view, NetUpdate> latest;
+    latest.reserve(overlay.size() + extra.size());
+    for (const auto& [path, n] : overlay) latest.emplace(path, n);
+    for (const auto& c : extra) latest.insert_or_assign(std::string_view(c.path), NetUpdate{c.size, c.mtime_ns, c.removed});
+    std::vector<std::pair<std::string_view, NetUpdate>> ordered(latest.begin(), latest.end());
+    std::sort(ordered.begin(), ordered.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    for (const auto& [path, n] : ordered) {
+      Statement& st = n.removed ? cp_delete : cp_upsert;
       auto u = st.use();
-      st.bind_text(1, c->path);
-      if (!c->removed) {
-        st.bind(2, c->size);
-        st.bind(3, c->mtime_ns);
+      st.bind_text(1, path);
+      if (!n.removed) {
+        st.bind(2, n.size);
+        st.bind(3, n.mtime_ns);
       }
       if (auto s = st.run(); !s) return err("folding the checkpoint log: " + s.error());
     }
@@ -277,10 +286,25 @@ struct Spool::Impl {
     return {};
   }
 
+  // After a commit that logged `updates` (and folded the log if `folded`).
+  void logged(const std::vector<CheckpointEntry>& updates, bool folded) {
+    if (folded) {
+      overlay.clear();
+      log_entries = 0;
+      return;
+    }
+    for (const auto& c : updates) {
+      const NetUpdate n{c.size, c.mtime_ns, c.removed};
+      auto [it, inserted] = overlay.try_emplace(c.path, n);
+      if (!inserted) it->second = n;
+    }
+    log_entries += updates.size();
+  }
+
   struct Appended {
     SeqRange range;
     std::uint64_t payload_bytes = 0;
-    std::uint64_t log_entries = 0;  // checkpoint log entries once committed
+    bool folded = false;  // the checkpoint log was folded (and emptied) in this transaction
   };
 
   // Inside an open transaction: sequences events, stores them as one batch, logs the
@@ -344,15 +368,13 @@ struct Spool::Impl {
       batch_insert.bind_blob_static(9, payload);
       if (auto s = batch_insert.run(); !s) return err("spool append: " + s.error());
     }
-    auto logged = log_checkpoint(updates, log_entries);
-    if (!logged) return err("spool append: " + logged.error());
-    if (*logged >= kFoldEntries) {
-      if (auto s = fold_checkpoint_log(); !s) return err("spool append: " + s.error());
-      *logged = 0;
-    }
+    if (auto s = log_checkpoint(updates); !s) return err("spool append: " + s.error());
+    const bool fold = !updates.empty() && log_entries + updates.size() >= kFoldEntries;
+    if (fold)
+      if (auto s = fold_checkpoint_log(updates); !s) return err("spool append: " + s.error());
     if (auto s = put_meta("next_seq", static_cast<std::int64_t>(last + 1)); !s)
       return err("spool append: " + s.error());
-    return Appended{SeqRange{first, last}, payload.size(), *logged};
+    return Appended{SeqRange{first, last}, payload.size(), fold};
   }
 
   // Which of the oldest batches the caps drop. reserve: bytes to keep free for the loss batch.
@@ -547,8 +569,11 @@ Result<std::unique_ptr<Spool>> Spool::open(const std::string& path, const std::s
       return err(s.error() + where);
 
   // Start with an empty checkpoint log: the reconciliation that follows reads the checkpoint.
-  if (auto s = impl->fold_checkpoint_log(); !s) return err(s.error() + where);
-  impl->log_entries = 0;
+  {
+    auto left = impl->read_log();
+    if (!left) return err("reading the checkpoint log: " + left.error() + where);
+    if (auto s = impl->fold_checkpoint_log(*left); !s) return err(s.error() + where);
+  }
 
   auto hb = impl->meta_int("last_heartbeat_ns");
   auto clean = impl->meta_int("clean_shutdown");
@@ -574,7 +599,7 @@ Result<SeqRange> Spool::append(std::vector<v1::Event>& events,
   m.next_seq = a->range.last + 1;
   m.bytes += a->payload_bytes;
   m.batch_count += 1;
-  m.log_entries = a->log_entries;
+  m.logged(checkpoint_updates, a->folded);
   return a->range;
 }
 
@@ -665,7 +690,6 @@ Result<CapOutcome> Spool::enforce_caps(std::int64_t now_ns) {
   m.bytes = plan->bytes_after + a->payload_bytes;
   m.batch_count = m.batch_count - std::min<std::uint64_t>(m.batch_count, plan->first_seqs.size()) + 1;
   m.next_seq = a->range.last + 1;
-  m.log_entries = a->log_entries;
   out.dropped_batches = plan->first_seqs.size();
   out.dropped_events = plan->age.events + plan->size.events;
   out.loss_event = a->range;
@@ -717,24 +741,22 @@ Result<std::vector<CheckpointEntry>> Spool::checkpoint_under(const std::string& 
       out.push_back(std::move(c));
     }
   }
-  if (m.log_entries == 0) return out;
-  // Recent updates not folded yet, oldest first, on top of the table (at most kFoldEntries).
-  auto log = m.read_log();
-  if (!log) return err("spool checkpoint of " + root + ": " + log.error());
+  if (m.overlay.empty()) return out;
+  // Recent updates not folded yet, on top of the table.
   std::map<std::string, CheckpointEntry> merged;
   for (auto& c : out) {
     std::string key = c.path;
     merged.emplace(std::move(key), std::move(c));
   }
-  for (auto& c : *log) {
-    if (!path_under(c.path, r)) continue;
-    if (c.removed) {
-      merged.erase(c.path);
-    } else {
-      std::string key = c.path;
-      merged[std::move(key)] = std::move(c);
-    }
-  }
+  auto apply = [&](const std::string& path, const Impl::NetUpdate& n) {
+    if (n.removed)
+      merged.erase(path);
+    else
+      merged[path] = CheckpointEntry{path, n.size, n.mtime_ns, false};
+  };
+  // A scan of at most kFoldEntries paths: range lookups are rare (startup, directory renames).
+  for (const auto& [path, n] : m.overlay)
+    if (path_under(path, r)) apply(path, n);
   out.clear();
   out.reserve(merged.size());
   for (auto& [path, c] : merged) out.push_back(std::move(c));
@@ -781,7 +803,7 @@ Status Spool::baseline_root(const std::string& root, const std::vector<Checkpoin
     if (auto s = m.root_put.run(); !s) return err("spool baseline of " + r.exact + ": " + s.error());
   }
   if (auto s = txn->commit(); !s) return err("spool baseline of " + r.exact + ": " + s.error());
-  m.log_entries = 0;
+  m.logged({}, true);
   return {};
 }
 

@@ -5,7 +5,7 @@
 //                     (--token TOKEN | --admin-token-file FILE [--api https://HOST:PORT])
 //                     [--api https://HOST:PORT --admin-token-file FILE]   (verification)
 //                     [--agents N=20] [--seconds S=20] [--batch-events K=1000] [--window W=4]
-//                     [--pool-rate EV_PER_S=300000] [--collector-pid PID]
+//                     [--pool-rate EV_PER_S=400000] [--collector-pid PID]
 //
 // Each simulated agent enrolls over the ingest port exactly as vigil-agent does (own ECDSA key,
 // CSR, EnrollRequest on a TLS connection without a client certificate), then connects with its
@@ -17,6 +17,10 @@
 // agent pre-encodes enough frames to sustain --pool-rate events/s (all agents together) for
 // --seconds; only if the collector is faster than that are further batches encoded live (counted
 // and reported, together with this tool's own CPU time).
+//
+// With --collector-pid it samples the collector's VmRSS/VmHWM every 500 ms and reports its CPU per
+// thread over the timed phase, with the time each thread waited for a CPU (schedstat): on a shared
+// machine that says whether the collector or the neighbours set the pace.
 //
 // Afterwards GET /api/v1/devices (admin token) must show, for every simulated device, exactly the
 // number of events that were acked; otherwise the tool says so and exits 1. It also exits 1 on any
@@ -77,7 +81,7 @@ struct Options {
   int seconds = 20;
   int batch_events = 1000;
   int window = 4;
-  double pool_rate = 300000;
+  double pool_rate = 400000;
   long collector_pid = 0;
 };
 
@@ -87,7 +91,7 @@ struct Options {
                "usage: bench_ingest_load --server HOST:PORT --ca CA.pem\n"
                "         (--token TOKEN | --api https://HOST:PORT --admin-token-file FILE)\n"
                "         [--agents N=20] [--seconds S=20] [--batch-events K=1000] [--window W=4]\n"
-               "         [--pool-rate EVENTS_PER_S=300000] [--collector-pid PID]\n"
+               "         [--pool-rate EVENTS_PER_S=400000] [--collector-pid PID]\n"
                "--api with --admin-token-file also verifies events_received per device afterwards.\n",
                msg.c_str());
   std::exit(2);
@@ -494,6 +498,42 @@ std::map<long, std::pair<std::string, unsigned long long>> thread_ticks(long pid
   return out;
 }
 
+// Nanoseconds each thread spent runnable but waiting for a CPU (/proc/.../schedstat field 2):
+// how much the collector was held back by other work on the machine.
+std::map<long, unsigned long long> thread_runqueue_wait_ns(long pid) {
+  std::map<long, unsigned long long> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(dir + "/" + e->d_name + "/schedstat");
+    unsigned long long run = 0, wait = 0;
+    if (f >> run >> wait) out[std::atol(e->d_name)] = wait;
+  }
+  ::closedir(d);
+  return out;
+}
+
+// Bytes each thread caused to be written to storage (/proc/.../io write_bytes): the collector's
+// SQLite writer is the thread that writes far more than the rest.
+std::map<long, unsigned long long> thread_write_bytes(long pid) {
+  std::map<long, unsigned long long> out;
+  std::string dir = "/proc/" + std::to_string(pid) + "/task";
+  DIR* d = ::opendir(dir.c_str());
+  if (!d) return out;
+  while (dirent* e = ::readdir(d)) {
+    if (e->d_name[0] == '.') continue;
+    std::ifstream f(dir + "/" + e->d_name + "/io");
+    std::string key;
+    unsigned long long v = 0;
+    while (f >> key >> v)
+      if (key == "write_bytes:") out[std::atol(e->d_name)] = v;
+  }
+  ::closedir(d);
+  return out;
+}
+
 double cpu_seconds_self() {
   rusage ru{};
   ::getrusage(RUSAGE_SELF, &ru);
@@ -755,9 +795,12 @@ int main(int argc, char** argv) {
   double max_rss = rss_before.rss_mb, hwm = rss_before.hwm_mb;
   std::thread sampler;
   std::map<long, std::pair<std::string, unsigned long long>> ticks0;
+  std::map<long, unsigned long long> wait0, wait1, wb0, wb1;
   std::optional<std::pair<std::string, unsigned long long>> proc0;
   if (o.collector_pid) {
     ticks0 = thread_ticks(o.collector_pid);
+    wait0 = thread_runqueue_wait_ns(o.collector_pid);
+    wb0 = thread_write_bytes(o.collector_pid);
     proc0 = read_stat("/proc/" + std::to_string(o.collector_pid) + "/stat");
     sampler = std::thread([&] {
       while (sampling) {
@@ -782,6 +825,8 @@ int main(int argc, char** argv) {
   std::optional<std::pair<std::string, unsigned long long>> proc1;
   if (o.collector_pid) {
     ticks1 = thread_ticks(o.collector_pid);
+    wait1 = thread_runqueue_wait_ns(o.collector_pid);
+    wb1 = thread_write_bytes(o.collector_pid);
     proc1 = read_stat("/proc/" + std::to_string(o.collector_pid) + "/stat");
     sampling = false;
     sampler.join();
@@ -835,30 +880,56 @@ int main(int argc, char** argv) {
     if (proc0 && proc1) {
       const double cs = static_cast<double>(proc1->second - proc0->second) / static_cast<double>(hz);
       std::printf("collector CPU: %.1f s over %.1f s = %.0f%% of one core\n", cs, wall, wall > 0 ? 100.0 * cs / wall : 0.0);
-      // Per thread (busiest first); threads that used under 1% are summed.
-      std::vector<std::pair<double, std::string>> rows;
-      double idle_sum = 0;
+      // Per thread (busiest first), with the time it waited for a CPU; threads that used under 1%
+      // are summed.
+      struct Row {
+        double cpu, wait;
+        std::string name;
+      };
+      std::vector<Row> rows;
+      Row idle{0, 0, ""};
       int idle_n = 0;
+      double total_wait = 0;
+      // The thread that wrote the most to storage, if it wrote at least 1 MB and 10x any other.
+      long writer_tid = 0;
+      {
+        unsigned long long best = 0, second = 0;
+        for (const auto& [tid, b1] : wb1) {
+          const unsigned long long d = b1 - (wb0.count(tid) ? wb0[tid] : 0);
+          if (d > best) second = best, best = d, writer_tid = tid;
+          else if (d > second) second = d;
+        }
+        if (best < (1u << 20) || best < 10 * second) writer_tid = 0;
+      }
       for (const auto& [tid, v] : ticks1) {
-        unsigned long long before = 0;
+        unsigned long long before = 0, w0 = 0;
         if (auto it = ticks0.find(tid); it != ticks0.end()) before = it->second.second;
-        const double s = static_cast<double>(v.second - before) / static_cast<double>(hz);
-        if (wall > 0 && s / wall < 0.01) {
-          idle_sum += s;
+        if (auto it = wait0.find(tid); it != wait0.end()) w0 = it->second;
+        const double cpu = static_cast<double>(v.second - before) / static_cast<double>(hz);
+        const double wait = wait1.count(tid) ? static_cast<double>(wait1[tid] - w0) / 1e9 : 0.0;
+        total_wait += wait;
+        if (wall > 0 && cpu / wall < 0.01) {
+          idle.cpu += cpu;
+          idle.wait += wait;
           idle_n++;
           continue;
         }
-        rows.push_back({s, v.first + "/" + std::to_string(tid)});
+        std::string name = "tid " + std::to_string(tid) + (v.first == "vigil-collector" ? "" : " " + v.first);
+        if (tid == writer_tid) name += " (SQLite writer)";
+        rows.push_back({cpu, wait, name});
       }
-      std::sort(rows.rbegin(), rows.rend());
-      if (idle_n) rows.push_back({idle_sum, std::to_string(idle_n) + " other threads"});
+      std::sort(rows.begin(), rows.end(), [](const Row& a, const Row& b) { return a.cpu > b.cpu; });
+      if (idle_n) rows.push_back({idle.cpu, idle.wait, std::to_string(idle_n) + " other threads"});
       std::string line;
-      for (const auto& [s, name] : rows) {
-        char b[128];
-        std::snprintf(b, sizeof b, "%s%s %.1f s (%.0f%%)", line.empty() ? "" : ", ", name.c_str(), s,
-                      wall > 0 ? 100.0 * s / wall : 0.0);
+      for (const auto& r : rows) {
+        char b[160];
+        std::snprintf(b, sizeof b, "%s%s: %.1f s CPU (%.0f%%), %.1f s waiting for a CPU", line.empty() ? "" : "; ",
+                      r.name.c_str(), r.cpu, wall > 0 ? 100.0 * r.cpu / wall : 0.0, r.wait);
         line += b;
       }
+      std::printf("collector run-queue wait: %.1f s summed over its threads (time runnable but not running: CPU "
+                  "taken by other processes)\n",
+                  total_wait);
       std::printf("collector CPU by thread: %s\n", line.c_str());
     }
     std::printf("collector RSS MB: before %.1f, max sampled %.1f, VmHWM %.1f\n", rss_before.rss_mb, max_rss, hwm);

@@ -54,8 +54,8 @@ stop_pid() {  # SIGTERM, then SIGKILL after 10 s; only processes this script sta
 }
 
 cleanup() {
-  local pid
-  for pid in "${PIDS[@]}"; do stop_pid "$pid"; done
+  local i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done  # newest first
   if [[ ${BENCH_KEEP:-0} == 1 ]]; then
     echo "run.sh: kept $WORK"
   else
@@ -130,29 +130,9 @@ INGEST_CMD=("$BIN/bench_ingest_load" --server "127.0.0.1:$INGEST_PORT" --ca "$CD
   --agents "$AGENTS" --seconds "$DURATION" --batch-events "$BATCH_EVENTS" --window "$WINDOW"
   --collector-pid "$CPID")
 echo "\$ ${INGEST_CMD[*]}"
-"${INGEST_CMD[@]}" > >(tee "$WORK/ingest.out") 2>&1 &
-BPID=$!
-PIDS+=("$BPID")
-# A per-thread snapshot of the collector halfway through the timed phase.
-(
-  for _ in $(seq 1200); do
-    grep -q '^prepared in' "$WORK/ingest.out" 2>/dev/null && break
-    sleep 0.1
-  done
-  sleep $((DURATION / 2))
-  top -H -b -n 2 -d 1 -p "$CPID" 2>/dev/null | awk '/^top -/ {n++} n == 2' >"$WORK/top.txt"
-) &
-TOPPID=$!
-PIDS+=("$TOPPID")
-wait "$BPID"
-INGEST_RC=$?
-wait "$TOPPID" 2>/dev/null
-sleep 0.2  # let tee finish
+"${INGEST_CMD[@]}" 2>&1 | tee "$WORK/ingest.out"
+INGEST_RC=${PIPESTATUS[0]}
 echo "exit status: $INGEST_RC"
-if [[ -s $WORK/top.txt ]]; then
-  echo "collector threads (top -H, 1 s sample halfway through the timed phase):"
-  sed -n '/PID/,$p' "$WORK/top.txt" | awk 'NF' | head -12 | sed 's/^/  /'
-fi
 echo "load average after ingest: $(cut -d' ' -f1-3 /proc/loadavg)"
 echo "collector database: $(du -sh "$CDIR" | cut -f1)"
 
@@ -212,11 +192,12 @@ F_RSS=$M_RSS
 COLLECTOR_RSS_END=$(rss_kb "$CPID")
 
 # ---------------------------------------------------------------- summary
-field() { grep -m1 "^$1" "$2" 2>/dev/null | sed "s/^$1 *//"; }
+field() { grep -m1 "^$1" "$2" 2>/dev/null | sed "s|^$1 *||"; }
 EPS=$(field 'events/s:' "$WORK/ingest.out")
 LAT=$(field 'ack latency ms:' "$WORK/ingest.out")
 CRSS=$(field 'collector RSS MB:' "$WORK/ingest.out")
 CCPU=$(field 'collector CPU:' "$WORK/ingest.out")
+RQW=$(field 'collector run-queue wait:' "$WORK/ingest.out" | sed 's/ (.*//')
 TCPU=$(field 'load tool CPU:' "$WORK/ingest.out" | sed 's/ (.*//')
 VERIFIED=$(grep -m1 -E '^(verified|verify)' "$WORK/ingest.out")
 ERRS=$(field 'errors:' "$WORK/ingest.out")
@@ -238,7 +219,7 @@ echo "load average now:          $(cut -d' ' -f1-3 /proc/loadavg) ($(nproc) CPUs
 echo "ingest, end to end:        ${EPS:-?} events/s  [target 100000: $(verdict "$EPS_NUM" 100000 higher)]"
 echo "                           $AGENTS agents, $BATCH_EVENTS events/batch, window $WINDOW, TLS 1.2, SQLite synchronous=${VIGIL_SQLITE_SYNC:-full}"
 echo "ack latency (ms):          ${LAT:-?}"
-echo "collector CPU:             ${CCPU:-?}"
+echo "collector CPU:             ${CCPU:-?}; waited ${RQW:-?} for a CPU"
 echo "collector RSS (MB):        ${CRSS:-?}; after all runs $(mb "$COLLECTOR_RSS_END")"
 echo "load tool CPU:             ${TCPU:-?}"
 echo "ingest check:              ${VERIFIED:-no verification line}; ${ERRS:-?}"
@@ -247,9 +228,9 @@ if [[ -s $WORK/spool.out ]]; then
   SPOOL_BEST=0
   while read -r line; do
     b=$(grep -o 'batch=[0-9]*' <<<"$line" | cut -d= -f2)
-    c=$(grep -o 'checkpoint=[a-z]*' <<<"$line" | cut -d= -f2)
+    c=$(grep -o 'checkpoint=[a-z-]*' <<<"$line" | cut -d= -f2)
     e=$(grep -o ' events_per_s=[0-9]*' <<<"$line" | cut -d= -f2)
-    printf '                           batch %-5s checkpoint %-3s %8s events/s  [target 200000: %s]\n' "$b" "$c" "$e" "$(verdict "$e" 200000 higher)"
+    printf '                           batch %-5s checkpoint %-12s %8s events/s  [target 200000: %s]\n' "$b" "$c" "$e" "$(verdict "$e" 200000 higher)"
   done < <(grep '^batch=' "$WORK/spool.out")
 fi
 echo "store ingest (events/s):   synchronous=FULL ${STORE_FULL:-?}, NORMAL ${STORE_NORMAL:-?}; one user's last 30 days (1000 rows): ${STORE_Q:-?}"

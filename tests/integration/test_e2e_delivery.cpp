@@ -236,3 +236,72 @@ TEST_CASE("enrollment refuses unknown, expired and used-up tokens with a clear m
   CHECK(wrong_ca.exit_code == 1);
   CHECK(wrong_ca.err.find("handshake") != std::string::npos);
 }
+
+TEST_CASE("a spool over its cap drops the oldest batches and accounts for every dropped seq", "[e2e][spoolcap]") {
+  Deployment d("e2e-cap");
+  d.start_collector();
+  std::string adir = d.enroll_agent("a1");
+  // The smallest cap the configuration accepts: 1 MiB of compressed batches.
+  std::string cfg = slurp(adir + "/agent.toml");
+  auto at = cfg.find("max_bytes = ");
+  REQUIRE(at != std::string::npos);
+  cfg.replace(at, cfg.find('\n', at) - at, "max_bytes = 1048576");
+  spit(adir + "/agent.toml", cfg);
+  std::string watched = d.dir() + "/watched";
+  std::filesystem::create_directories(watched);
+  std::string device = d.device_id(adir);
+  Process agent = d.start_agent(adir, {watched});
+  std::this_thread::sleep_for(1000ms);
+
+  d.stop_collector();
+  // Random names defeat compression: ~2 events of ~40 compressed bytes per file, well over
+  // 1 MiB while nothing can be uploaded.
+  std::mt19937_64 names(7);
+  for (int i = 0; i < 30000; ++i) {
+    char name[40];
+    std::snprintf(name, sizeof name, "%016llx%016llx", static_cast<unsigned long long>(names()),
+                  static_cast<unsigned long long>(names()));
+    write_file(watched + "/" + name, "z");
+    if (i % 2000 == 1999) std::this_thread::sleep_for(50ms);  // let the agent keep up with the kernel queue
+  }
+  std::this_thread::sleep_for(2s);
+  d.start_collector();
+
+  std::vector<json::object> events, losses;
+  bool settled = eventually([&] {
+    events = d.events(device);
+    losses.clear();
+    for (auto& e : events)
+      if (str(e, "type") == "agent.loss" && str(e, "reason") == "spool_bytes_cap") losses.push_back(e);
+    if (losses.empty()) return false;
+    std::uint64_t highest = 0;
+    for (auto& e : events) highest = std::max(highest, u64(e, "seq"));
+    std::uint64_t lost = 0;
+    for (auto& l : losses) lost += u64(l, "events");
+    return events.size() + lost == highest;
+  }, 60s, 1s);
+  INFO("agent log: " << slurp(adir + ".log"));
+  REQUIRE(settled);
+
+  // Every seq from 1 to the highest is either stored once or inside a reported loss range.
+  std::set<std::uint64_t> stored;
+  std::uint64_t highest = 0;
+  for (auto& e : events) {
+    CHECK(stored.insert(u64(e, "seq")).second);
+    highest = std::max(highest, u64(e, "seq"));
+  }
+  std::uint64_t covered = 0;
+  for (auto& l : losses) {
+    std::uint64_t first = u64(l, "first_seq"), last = u64(l, "last_seq");
+    REQUIRE(first >= 1);
+    REQUIRE(last >= first);
+    for (std::uint64_t s = first; s <= last; ++s)
+      if (!stored.count(s)) covered++;
+    CHECK(u64(l, "batches") >= 1);
+  }
+  CHECK(stored.size() + covered == highest);
+  auto devs = d.ctl({"devices", "--json"});
+  REQUIRE(devs.exit_code == 0);
+  auto dev = json::parse(devs.out.substr(0, devs.out.find('\n'))).as_object();
+  CHECK(u64(dev, "events_lost") == covered);
+}

@@ -361,8 +361,9 @@ TEST_CASE("checkpoint_updates_for with the spool moves the files of a renamed di
   REQUIRE(other.ok());
   CHECK(other->size() == 1);  // a sibling that shares the name prefix is untouched
 
-  // A directory delete forgets what was under it.
-  std::vector<v1::Event> del = {live("file.delete", "/w/moved", 0, 0, "", true)};
+  // rm -r: the files go first, then the (empty) directory, which needs no update of its own.
+  std::vector<v1::Event> del = {live("file.delete", "/w/moved/a.txt"), live("file.delete", "/w/moved/new.txt"),
+                                live("file.delete", "/w/moved", 0, 0, "", true)};
   auto du = checkpoint_updates_for(*spool, del);
   REQUIRE(du.ok());
   CHECK(du->size() == 2);
@@ -370,6 +371,36 @@ TEST_CASE("checkpoint_updates_for with the spool moves the files of a renamed di
   auto gone = spool->checkpoint_under("/w/moved");
   REQUIRE(gone.ok());
   CHECK(gone->empty());
+}
+
+TEST_CASE("a directory rename is followed through the unfolded checkpoint log and after a fold", "[reconcile]") {
+  // Enough live updates that the spool folds its checkpoint log (65536) in between.
+  Sandbox sb;
+  auto spool = open_spool(sb);
+  std::vector<v1::Event> seed = {live("file.create", "/big/dir/keep.txt", 7, 70)};
+  REQUIRE(spool->append(seed, checkpoint_updates_for(seed)).ok());
+  for (int b = 0; b < 70; ++b) {
+    std::vector<CheckpointEntry> ups;
+    for (int k = 0; k < 1000; ++k) ups.push_back({"/big/other/f" + std::to_string(b * 1000 + k), 1, 1, false});
+    std::vector<v1::Event> one = {live("file.write", "/big/other/x")};
+    REQUIRE(spool->append(one, ups).ok());
+  }
+  std::vector<v1::Event> late = {live("file.create", "/big/dir/late.txt", 8, 80)};
+  REQUIRE(spool->append(late, checkpoint_updates_for(late)).ok());  // in the log, not folded yet
+  std::vector<v1::Event> mv = {live("file.rename", "/big/moved", 0, 0, "/big/dir", true)};
+  auto u = checkpoint_updates_for(*spool, mv);
+  REQUIRE(u.ok());
+  REQUIRE(u->size() == 4);
+  REQUIRE(spool->append(mv, *u).ok());
+  auto moved = spool->checkpoint_under("/big/moved");
+  REQUIRE(moved.ok());
+  REQUIRE(moved->size() == 2);
+  CHECK((*moved)[0].path == "/big/moved/keep.txt");
+  CHECK((*moved)[1].path == "/big/moved/late.txt");
+  CHECK((*moved)[1].mtime_ns == 80);
+  auto other = spool->checkpoint_under("/big/other");
+  REQUIRE(other.ok());
+  CHECK(other->size() == 70000);
 }
 
 TEST_CASE("live checkpoint updates keep the next reconciliation quiet", "[reconcile]") {
