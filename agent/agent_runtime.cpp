@@ -55,6 +55,7 @@ class Runtime {
     // Capture starts before the reconciliation scan, so nothing falls between the two.
     if (auto s = source_->start(spec); !s) return fail("starting file capture: " + s.error());
 
+    checkpoint_roots_ = reconcile_roots();
     if (auto s = report_gap_and_reconcile(previous); !s) return fail(s.error());
     if (auto s = spool_->heartbeat(now_ns()); !s) return fail(s.error());
 
@@ -238,9 +239,23 @@ class Runtime {
         log::error("spool", "reading the checkpoint failed", {{"error", updates.error()}});
         append(chunk, {});
       } else {
-        append(chunk, *updates);
+        append(chunk, only_under_reconcile_roots(std::move(*updates)));
       }
     }
+  }
+
+  // The checkpoint exists for reconciliation: paths outside its roots (all of /var and /tmp when
+  // watching everything) would only make it grow without bound.
+  std::vector<CheckpointEntry> only_under_reconcile_roots(std::vector<CheckpointEntry> updates) const {
+    if (!roots_.empty()) return updates;  // --watch: the watched roots are the reconcile roots
+    std::vector<CheckpointEntry> kept;
+    for (auto& u : updates)
+      for (const auto& root : checkpoint_roots_)
+        if (u.path.size() > root.size() && u.path.compare(0, root.size(), root) == 0 && u.path[root.size()] == '/') {
+          kept.push_back(std::move(u));
+          break;
+        }
+    return kept;
   }
 
   void enforce_caps() {
@@ -294,7 +309,7 @@ class Runtime {
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Uploader> uploader_;
   UploaderOptions upload_opts_;
-  std::vector<std::string> roots_, excludes_;
+  std::vector<std::string> roots_, excludes_, checkpoint_roots_;
   std::vector<v1::Event> pending_, retry_;
   std::uint64_t dropped_ = 0;
   double last_health_cpu_ = 0, last_health_wall_ = 0;

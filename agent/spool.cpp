@@ -14,14 +14,16 @@
 // bytes()/batch_count() are kept in memory (loaded at open, adjusted only after a commit).
 //
 // Why a checkpoint log: the live pipeline sends one checkpoint update per file event, and paths
-// are random keys. Upserting them straight into checkpoint dirtied about one B-tree page per
-// event per commit (4 KB of WAL per ~200-byte event; appends 3-4x slower). Instead an append
-// writes its updates as one checkpoint_log row, and once the log holds kFoldEntries updates it is
-// folded into checkpoint in path order (latest update per path wins), inside the transaction
-// that crossed the threshold, so each checkpoint page is written once per fold rather than once
-// per event. The log's net effect (latest update per path) is mirrored in memory (`overlay`,
-// at most kFoldEntries paths, a few MB), so readers see checkpoint with the log applied on top
-// with a range lookup, and a fold needs no read back. open() folds what a previous run left.
+// are random keys. Upserting them straight into checkpoint dirties about one B-tree page per
+// event per commit (up to 4 KB of WAL per ~200-byte event). Instead an append writes its updates
+// as one checkpoint_log row, and once the log holds kFoldEntries updates it is folded into
+// checkpoint in path order (latest update per path wins), inside the transaction that crossed
+// the threshold, so each checkpoint page is written about once per fold rather than once per
+// event. Measured with bench_spool (300k events, every path new, as in a bulk copy): ~33k
+// events/s upserting per commit, ~125k with the log; for a rewritten working set, 1.2-1.35x.
+// The log's net effect (latest update per path) is mirrored in memory (`overlay`), so readers
+// see checkpoint with the log applied on top without reading the log back, and a fold needs no
+// read either. open() folds what a previous run left.
 #include "agent/spool.h"
 
 #include <algorithm>

@@ -4,96 +4,36 @@
 #include <mbedtls/asn1write.h>
 #include <mbedtls/bignum.h>
 #include <mbedtls/ecp.h>
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
 #include <mbedtls/md.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/platform_util.h>
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
-#include <sys/random.h>
 
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <ctime>
-#include <memory>
+
+#include "shared/mbed_util.h"
 
 namespace vigil::pki {
 namespace {
 
 // --- mbedTLS plumbing -----------------------------------------------------------------------
 
-// Owns one heap-allocated mbedTLS context: init on construction, free on destruction. Heap
-// allocation keeps the address stable when the owner moves, which mbedTLS needs because its
-// contexts point at each other.
-template <typename T, void (*Init)(T*), void (*Free)(T*)>
-class Mbed {
- public:
-  Mbed() : p_(new T) { Init(p_.get()); }
-  T* get() const { return p_.get(); }
-  T* operator->() const { return p_.get(); }
-
- private:
-  struct Deleter {
-    void operator()(T* p) const {
-      Free(p);
-      delete p;
-    }
-  };
-  std::unique_ptr<T, Deleter> p_;
-};
-
-using Pk = Mbed<mbedtls_pk_context, mbedtls_pk_init, mbedtls_pk_free>;
-using Crt = Mbed<mbedtls_x509_crt, mbedtls_x509_crt_init, mbedtls_x509_crt_free>;
-using Csr = Mbed<mbedtls_x509_csr, mbedtls_x509_csr_init, mbedtls_x509_csr_free>;
-using CrtWriter = Mbed<mbedtls_x509write_cert, mbedtls_x509write_crt_init, mbedtls_x509write_crt_free>;
-using CsrWriter = Mbed<mbedtls_x509write_csr, mbedtls_x509write_csr_init, mbedtls_x509write_csr_free>;
-using Mpi = Mbed<mbedtls_mpi, mbedtls_mpi_init, mbedtls_mpi_free>;
-
-// mbedTLS RNG callback straight from the kernel CSPRNG: stateless, so nothing to seed or lock.
-int os_rng(void*, unsigned char* out, size_t len) {
-  size_t got = 0;
-  while (got < len) {
-    ssize_t r = ::getrandom(out + got, len - got, 0);
-    if (r > 0)
-      got += static_cast<size_t>(r);
-    else if (r < 0 && errno != EINTR)
-      return MBEDTLS_ERR_ENTROPY_SOURCE_FAILED;
-  }
-  return 0;
-}
-
-std::string mbed_error(int rc) {
-  char text[160];
-  mbedtls_strerror(rc, text, sizeof text);
-  char code[16];
-  std::snprintf(code, sizeof code, "-0x%04X", static_cast<unsigned>(-rc));
-  return std::string(text) + " (" + code + ")";
-}
-
-Error fail(const std::string& what, int rc) { return err(what + ": " + mbed_error(rc)); }
-
-// mbedtls_x509_crt_verify_info() writes one line per reason; a log line wants them joined.
-std::string verify_reasons(uint32_t flags) {
-  char buf[1024];
-  int n = mbedtls_x509_crt_verify_info(buf, sizeof buf, "", flags);
-  std::string out;
-  for (int i = 0; i < n; ++i) {
-    if (buf[i] == '\n') {
-      if (i + 1 < n) out += "; ";
-    } else {
-      out += buf[i];
-    }
-  }
-  return out.empty() ? "unknown reason" : out;
-}
-
-// mbedTLS detects PEM by a terminating NUL counted in the length.
-const unsigned char* pem_bytes(const std::string& pem) {
-  return reinterpret_cast<const unsigned char*>(pem.c_str());
-}
+using mbed::common_name_of;
+using mbed::Crt;
+using mbed::fail;
+using mbed::os_rng;
+using mbed::pem_bytes;
+using mbed::Pk;
+using mbed::verify_reasons;
+using Csr = mbed::Context<mbedtls_x509_csr, mbedtls_x509_csr_init, mbedtls_x509_csr_free>;
+using CrtWriter =
+    mbed::Context<mbedtls_x509write_cert, mbedtls_x509write_crt_init, mbedtls_x509write_crt_free>;
+using CsrWriter =
+    mbed::Context<mbedtls_x509write_csr, mbedtls_x509write_csr_init, mbedtls_x509write_csr_free>;
+using Mpi = mbed::Context<mbedtls_mpi, mbedtls_mpi_init, mbedtls_mpi_free>;
 
 Result<Pk> parse_key(const std::string& key_pem, const char* what) {
   Pk key;
@@ -144,13 +84,6 @@ Result<std::string> dn_string(const mbedtls_x509_name* name) {
     out += std::string(short_name) + "=" + *value;
   }
   return out;
-}
-
-std::string common_name_of(const mbedtls_x509_name* name) {
-  for (; name != nullptr; name = name->next)
-    if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &name->oid) == 0)
-      return std::string(reinterpret_cast<const char*>(name->val.p), name->val.len);
-  return {};
 }
 
 // --- certificate fields ---------------------------------------------------------------------

@@ -1,47 +1,30 @@
 #include "shared/tls_session.h"
 
-#include <mbedtls/entropy.h>
-#include <mbedtls/error.h>
 #include <mbedtls/oid.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/x509_crt.h>
-#include <sys/random.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstdio>
 #include <cstring>
 #include <utility>
+
+#include "shared/mbed_util.h"
 
 namespace vigil {
 namespace {
 
-// Owns one heap-allocated mbedTLS context: init on construction, free on destruction. The heap
-// keeps its address fixed, which matters because mbedTLS contexts point at each other (the SSL
-// context at its config, the config at certificates and keys).
-template <typename T, void (*Init)(T*), void (*Free)(T*)>
-class Mbed {
- public:
-  Mbed() : p_(new T) { Init(p_.get()); }
-  T* get() const { return p_.get(); }
-  T* operator->() const { return p_.get(); }
-
- private:
-  struct Deleter {
-    void operator()(T* p) const {
-      Free(p);
-      delete p;
-    }
-  };
-  std::unique_ptr<T, Deleter> p_;
-};
-
-using SslConfig = Mbed<mbedtls_ssl_config, mbedtls_ssl_config_init, mbedtls_ssl_config_free>;
-using SslContext = Mbed<mbedtls_ssl_context, mbedtls_ssl_init, mbedtls_ssl_free>;
-using Crt = Mbed<mbedtls_x509_crt, mbedtls_x509_crt_init, mbedtls_x509_crt_free>;
-using Pk = Mbed<mbedtls_pk_context, mbedtls_pk_init, mbedtls_pk_free>;
+using mbed::common_name_of;
+using mbed::Crt;
+using mbed::fail;
+using mbed::os_rng;
+using mbed::pem_bytes;
+using mbed::Pk;
+using mbed::verify_reasons;
+using SslConfig =
+    mbed::Context<mbedtls_ssl_config, mbedtls_ssl_config_init, mbedtls_ssl_config_free>;
+using SslContext = mbed::Context<mbedtls_ssl_context, mbedtls_ssl_init, mbedtls_ssl_free>;
 
 // --- policy ---------------------------------------------------------------------------------
 
@@ -80,45 +63,6 @@ constexpr mbedtls_x509_crt_profile kCertProfile = {
 
 // --- small helpers --------------------------------------------------------------------------
 
-// RNG straight from the kernel CSPRNG. It holds no state, so one TlsConfig can serve sessions
-// on any number of threads without a shared DRBG (and its lock) in the handshake path.
-int os_rng(void*, unsigned char* out, size_t len) {
-  size_t got = 0;
-  while (got < len) {
-    ssize_t r = ::getrandom(out + got, len - got, 0);
-    if (r > 0)
-      got += static_cast<size_t>(r);
-    else if (r < 0 && errno != EINTR)
-      return MBEDTLS_ERR_ENTROPY_SOURCE_FAILED;
-  }
-  return 0;
-}
-
-std::string mbed_error(int rc) {
-  char text[160];
-  mbedtls_strerror(rc, text, sizeof text);
-  char code[16];
-  std::snprintf(code, sizeof code, "-0x%04X", static_cast<unsigned>(-rc));
-  return std::string(text) + " (" + code + ")";
-}
-
-Error fail(const std::string& what, int rc) { return err(what + ": " + mbed_error(rc)); }
-
-// mbedtls_x509_crt_verify_info() writes one line per reason; a log line wants them joined.
-std::string verify_reasons(uint32_t flags) {
-  char buf[1024];
-  int n = mbedtls_x509_crt_verify_info(buf, sizeof buf, "", flags);
-  std::string out;
-  for (int i = 0; i < n; ++i) {
-    if (buf[i] == '\n') {
-      if (i + 1 < n) out += "; ";
-    } else {
-      out += buf[i];
-    }
-  }
-  return out.empty() ? "unknown reason" : out;
-}
-
 const char* alert_name(unsigned char code) {
   switch (code) {
     case MBEDTLS_SSL_ALERT_MSG_UNEXPECTED_MESSAGE: return "unexpected_message";
@@ -156,18 +100,6 @@ bool is_certificate_alert(unsigned char code) {
     case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED: return true;
     default: return false;
   }
-}
-
-std::string common_name_of(const mbedtls_x509_name* name) {
-  for (; name != nullptr; name = name->next)
-    if (MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &name->oid) == 0)
-      return std::string(reinterpret_cast<const char*>(name->val.p), name->val.len);
-  return {};
-}
-
-// mbedTLS detects PEM by a terminating NUL counted in the length.
-const unsigned char* pem_bytes(const std::string& pem) {
-  return reinterpret_cast<const unsigned char*>(pem.c_str());
 }
 
 }  // namespace
@@ -391,7 +323,7 @@ std::string TlsSession::Impl::describe_handshake_error(int rc) const {
   } else {
     why = std::string("the ") + peer() + " did not complete a TLS 1.2 handshake";
   }
-  return "TLS handshake failed: " + why + " [mbedtls: " + mbed_error(rc) + "]";
+  return "TLS handshake failed: " + why + " [mbedtls: " + mbed::error_text(rc) + "]";
 }
 
 // The peer's fatal alert, with a hint where the likely cause is on this side.
@@ -429,13 +361,13 @@ TlsSession::TlsSession(std::shared_ptr<const TlsConfig> config) : impl_(std::mak
   }
   mbedtls_ssl_context* ssl = impl_->ssl.get();
   if (int rc = mbedtls_ssl_setup(ssl, impl_->cfg().conf.get()); rc != 0) {
-    impl_->fail("cannot set up TLS session: " + mbed_error(rc));
+    impl_->fail("cannot set up TLS session: " + mbed::error_text(rc));
     return;
   }
   if (!impl_->is_server()) {
     // Also turns on the server-name check in the certificate verification.
     if (int rc = mbedtls_ssl_set_hostname(ssl, impl_->cfg().server_name.c_str()); rc != 0) {
-      impl_->fail("cannot set TLS server name: " + mbed_error(rc));
+      impl_->fail("cannot set TLS server name: " + mbed::error_text(rc));
       return;
     }
   }
@@ -491,7 +423,7 @@ Status TlsSession::write(std::string_view plaintext) {
       continue;
     }
     // The output buffer never refuses bytes, so anything else is a real failure.
-    s.fail("TLS write failed: " + mbed_error(rc));
+    s.fail("TLS write failed: " + mbed::error_text(rc));
     return err(s.error);
   }
   return {};
@@ -519,7 +451,7 @@ Result<std::string> TlsSession::read() {
       s.fail("TLS connection ended: " + s.describe_alert(s.ssl->in_msg[1]));
       return err(s.error);
     } else {
-      s.fail("TLS record error: " + mbed_error(rc));
+      s.fail("TLS record error: " + mbed::error_text(rc));
       return err(s.error);
     }
   }

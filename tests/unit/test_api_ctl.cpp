@@ -3,12 +3,12 @@
 #include <stdlib.h>
 
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <sstream>
 
 #include "collector/api/query_params.h"
 #include "collector/ctl/https_client.h"
+#include "tests/unit/test_support.h"
 
 // vigilctl's sources are built into vigilctl only; the tests compile the same files.
 #include "collector/ctl/ctl_config.cpp"
@@ -19,23 +19,7 @@ namespace json = boost::json;
 
 namespace {
 
-struct CtlTempDir {
-  std::filesystem::path path;
-  CtlTempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "vigil-ctl-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~CtlTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string write(const std::string& name, const std::string& text) const {
-    auto p = (path / name).string();
-    std::ofstream(p) << text;
-    return p;
-  }
-};
+using test::TempDir;
 
 constexpr const char* kPem = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
 
@@ -95,7 +79,7 @@ TEST_CASE("vigilctl: server URLs and query encoding", "[api]") {
 }
 
 TEST_CASE("vigilctl settings: flags, then environment, then the config file", "[api]") {
-  CtlTempDir dir;
+  TempDir dir;
   const std::string ca = dir.write("ca.pem", kPem);
 
   SECTION("flags win over the environment") {

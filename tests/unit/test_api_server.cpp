@@ -22,6 +22,7 @@
 #include "shared/crypto.h"
 #include "shared/pki.h"
 #include "shared/time_util.h"
+#include "tests/unit/test_support.h"
 
 // vigilctl's client is compiled into vigilctl only; the tests use the very same code.
 #include "collector/ctl/https_client.cpp"
@@ -39,25 +40,8 @@ namespace {
 constexpr const char* kToken = "test-admin-token-0123456789";
 constexpr std::int64_t kSecond = 1'000'000'000;
 
-template <typename T>
-T must(Result<T> r) {
-  INFO((r.ok() ? std::string() : r.error()));
-  REQUIRE(r.ok());
-  return std::move(r).value();
-}
-
-struct ApiTempDir {
-  std::filesystem::path path;
-  ApiTempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "vigil-api-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~ApiTempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-};
+using test::must;
+using test::TempDir;
 
 // A CA and a server certificate for 127.0.0.1, made once for all tests.
 struct ApiPki {
@@ -141,7 +125,7 @@ ApiOptions test_options(ApiOptions o = {}) {
 
 // A server on an ephemeral port with two I/O threads, stopped on scope exit.
 struct ApiFixture {
-  ApiTempDir dir;
+  TempDir dir;
   std::unique_ptr<EventStore> sqlite = open_api_store(dir.path);
   RecordingStore store{*sqlite};
   boost::asio::io_context io;
@@ -278,7 +262,7 @@ TEST_CASE("API: every /api/v1 endpoint needs the bearer token", "[api]") {
 
 TEST_CASE("API: a server without a configured token refuses every token", "[api]") {
   // test_options() always sets the hash; build one without it by hand.
-  ApiTempDir dir;
+  TempDir dir;
   auto sqlite = open_api_store(dir.path);
   boost::asio::io_context io;
   ApiOptions none;

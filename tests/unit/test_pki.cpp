@@ -2,6 +2,7 @@
 
 #include "shared/crypto.h"
 #include "shared/pki.h"
+#include "tests/unit/test_support.h"
 
 #include <mbedtls/oid.h>
 #include <mbedtls/pem.h>
@@ -14,32 +15,8 @@ using namespace vigil;
 
 namespace {
 
-template <typename T>
-T must(Result<T> r) {
-  INFO((r.ok() ? std::string() : r.error()));
-  REQUIRE(r.ok());
-  return std::move(r).value();
-}
-
-// A parsed certificate for looking at fields the API does not expose.
-struct ParsedCert {
-  mbedtls_x509_crt crt;
-  explicit ParsedCert(const std::string& pem) {
-    mbedtls_x509_crt_init(&crt);
-    REQUIRE(mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(pem.c_str()),
-                                   pem.size() + 1) == 0);
-  }
-  ~ParsedCert() { mbedtls_x509_crt_free(&crt); }
-  bool has_eku(const char* oid, size_t len) {
-    return mbedtls_x509_crt_check_extended_key_usage(&crt, oid, len) == 0;
-  }
-  // Whether the certificate chains to ca_pem and carries `name` (checks subjectAltName).
-  bool matches_name(const std::string& ca_pem, const char* name) {
-    ParsedCert ca(ca_pem);
-    uint32_t flags = 0;
-    return mbedtls_x509_crt_verify(&crt, &ca.crt, nullptr, name, &flags, nullptr, nullptr) == 0;
-  }
-};
+using test::must;
+using test::ParsedCert;
 
 // Re-encodes a CSR after changing `from` to `to` (same length) inside its signed body.
 std::string tamper_csr(const std::string& csr_pem, const std::string& from, const std::string& to) {

@@ -18,25 +18,14 @@
 #include "shared/limits.h"
 #include "shared/schema_version.h"
 #include "shared/time_util.h"
+#include "tests/unit/test_support.h"
 
 using namespace vigil;
 using namespace vigil::agent;
 
 namespace {
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "vigil-spool-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string file(const std::string& name) const { return (path / name).string(); }
-};
+using test::TempDir;
 
 const BatchLimits kDecode{limits::kMaxDecompressedBytes, limits::kMaxBatchEvents};
 

@@ -15,6 +15,7 @@
 
 #include "collector/store/sqlite_event_store.h"
 #include "shared/batch_codec.h"
+#include "tests/unit/test_support.h"
 
 using namespace vigil;
 using namespace vigil::collector;
@@ -24,18 +25,9 @@ namespace {
 constexpr std::int64_t kDay = 86'400'000'000'000;
 constexpr std::int64_t kT0 = 1'700'000'000'000'000'000;  // 2023-11-14, mid-day UTC
 
-struct TempDir {
-  std::filesystem::path path;
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "vigil-store-XXXXXX").string();
-    REQUIRE(mkdtemp(tmpl.data()) != nullptr);
-    path = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path, ec);
-  }
-  std::string db() const { return (path / "vigil.db").string(); }
+// A temporary directory for one store's database file.
+struct StoreDir : test::TempDir {
+  std::string db() const { return file("vigil.db"); }
 };
 
 std::unique_ptr<EventStore> open_store(const std::string& path) {
@@ -99,7 +91,7 @@ std::vector<StoredEvent> query(EventStore& store, const EventQuery& q) {
 }  // namespace
 
 TEST_CASE("a batch is stored once; a replay is a duplicate and an overlap is rejected", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   auto store = open_store(dir.db());
 
   auto b1 = make_batch("dev-1", 1, 10);
@@ -150,7 +142,7 @@ TEST_CASE("a batch is stored once; a replay is a duplicate and an overlap is rej
 }
 
 TEST_CASE("a batch the ingest path did not decode is rejected, not stored", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   auto store = open_store(dir.db());
   auto b = make_batch("dev-1", 1, 3);
   IncomingBatch in{"dev-1", nullptr, b.payload};
@@ -165,7 +157,7 @@ TEST_CASE("a batch the ingest path did not decode is rejected, not stored", "[st
 }
 
 TEST_CASE("an append call that fails part-way stores none of its batches", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   auto store = open_store(dir.db());
   // Make the third batch's insert fail, from outside, the way a full disk would fail a write.
   sqlite3* raw = nullptr;
@@ -192,7 +184,7 @@ TEST_CASE("an append call that fails part-way stores none of its batches", "[sto
 }
 
 TEST_CASE("everything committed over many transactions is there after reopening", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   const std::vector<std::string> devices{"dev-a", "dev-b", "dev-c"};
   std::uint64_t total = 0;
   {
@@ -239,7 +231,7 @@ TEST_CASE("everything committed over many transactions is there after reopening"
 }
 
 TEST_CASE("device counters move with the batches, including reported losses", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   auto store = open_store(dir.db());
   DeviceRecord rec;
   rec.device_id = "dev-1";
@@ -314,7 +306,7 @@ TEST_CASE("device counters move with the batches, including reported losses", "[
 }
 
 TEST_CASE("seq coverage reports the stored events and the gaps between them", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   auto store = open_store(dir.db());
   auto a = make_batch("dev-1", 1, 10), b = make_batch("dev-1", 21, 30), c = make_batch("dev-1", 31, 35),
        d = make_batch("dev-1", 41, 50);
@@ -427,7 +419,7 @@ std::vector<Key> keys_of(const std::vector<StoredEvent>& got) {
 }  // namespace
 
 TEST_CASE("queries return the newest matches, oldest first, whatever the filters", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   auto store = open_store(dir.db());
   Fleet fleet = make_fleet();
   // Arrival order is not time order: devices upload in turns.
@@ -474,7 +466,7 @@ TEST_CASE("queries return the newest matches, oldest first, whatever the filters
 }
 
 TEST_CASE("queries run while another thread appends", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   auto store = open_store(dir.db());
   std::atomic<bool> done{false};
   std::atomic<int> query_errors{0}, queries_run{0};
@@ -525,7 +517,7 @@ TEST_CASE("queries run while another thread appends", "[store]") {
 }
 
 TEST_CASE("enrollment tokens are accepted while valid and consumed atomically", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   auto store = open_store(dir.db());
   const std::int64_t now = kT0;
   REQUIRE(store->add_enroll_token("sha-two-uses", now + 3600'000'000'000, 2).ok());
@@ -574,7 +566,7 @@ TEST_CASE("enrollment tokens are accepted while valid and consumed atomically", 
 TEST_CASE("two store instances on one file still hand a 1-use token to one caller", "[store]") {
   // Two collector processes (or a restart overlapping the old one) share the file: the single
   // UPDATE decides, not the in-process mutex.
-  TempDir dir;
+  StoreDir dir;
   auto s1 = open_store(dir.db());
   auto s2 = open_store(dir.db());
   REQUIRE(s1->add_enroll_token("sha", kT0 + 1000, 1).ok());
@@ -587,7 +579,7 @@ TEST_CASE("two store instances on one file still hand a 1-use token to one calle
 }
 
 TEST_CASE("opening refuses what it cannot honour", "[store]") {
-  TempDir dir;
+  StoreDir dir;
   auto missing = open_sqlite_event_store((dir.path / "no" / "such" / "dir" / "vigil.db").string());
   REQUIRE_FALSE(missing.ok());
   CHECK(missing.error().find("no/such/dir") != std::string::npos);

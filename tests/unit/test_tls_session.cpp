@@ -4,8 +4,7 @@
 #include "shared/crypto.h"
 #include "shared/pki.h"
 #include "shared/tls_session.h"
-
-#include <mbedtls/x509_crt.h>
+#include "tests/unit/test_support.h"
 
 #include <atomic>
 #include <thread>
@@ -16,12 +15,8 @@ using State = TlsSession::State;
 
 namespace {
 
-template <typename T>
-T must(Result<T> r) {
-  INFO((r.ok() ? std::string() : r.error()));
-  REQUIRE(r.ok());
-  return std::move(r).value();
-}
+using test::must;
+using test::ParsedCert;
 
 struct Identity {
   std::string cert;
@@ -145,17 +140,6 @@ std::string legacy_client_hello(unsigned minor) {
   record.push_back(static_cast<char>(minor));
   put16(record, static_cast<unsigned>(hs.size()));
   return record + hs;
-}
-
-// DER of the first certificate in a PEM string.
-std::string cert_der(const std::string& pem) {
-  mbedtls_x509_crt crt;
-  mbedtls_x509_crt_init(&crt);
-  REQUIRE(mbedtls_x509_crt_parse(&crt, reinterpret_cast<const unsigned char*>(pem.c_str()),
-                                 pem.size() + 1) == 0);
-  std::string der(reinterpret_cast<const char*>(crt.raw.p), crt.raw.len);
-  mbedtls_x509_crt_free(&crt);
-  return der;
 }
 
 void put24(std::string& s, std::size_t v) {
@@ -384,7 +368,7 @@ TEST_CASE("a client refuses a device certificate acting as the server", "[tls]")
   client.handshake();
   server.feed(client.take_output());
   REQUIRE(server.handshake() == State::Handshaking);
-  client.feed(swap_certificate(server.take_output(), cert_der(device.cert)));
+  client.feed(swap_certificate(server.take_output(), ParsedCert(device.cert).der()));
   REQUIRE(client.handshake() == State::Failed);
   INFO(client.error());
   CHECK(contains(client.error(), "server certificate rejected"));
