@@ -36,10 +36,8 @@ void Uploader::stop() {
 }
 
 bool Uploader::connected() const { return ready_; }
-bool Uploader::idle() const { return ready_ && in_flight_.empty() && spool_.batch_count() == 0; }
 
 void Uploader::kick() {
-  has_pending_ = true;
   if (ready_) send_more();
 }
 
@@ -146,7 +144,7 @@ void Uploader::send_more() {
       log::error("uploader", "reading the spool failed", {{"error", batches.error()}});
       return;
     }
-    if (batches->empty()) { has_pending_ = false; return; }
+    if (batches->empty()) return;
     for (auto& b : *batches) {
       v1::AgentMessage m;
       auto* f = m.mutable_batch();

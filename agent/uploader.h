@@ -42,7 +42,6 @@ struct UploaderStats {
 
 class Uploader {
  public:
-  // on_spool_changed: called after the uploader itself appended to the spool (a loss event).
   Uploader(uv_loop_t* loop, Spool& spool, UploaderOptions options);
   ~Uploader();
   void start();
@@ -50,7 +49,6 @@ class Uploader {
   void kick();
   void stop();
   bool connected() const;
-  bool idle() const;  // connected, nothing in flight and nothing pending
   const UploaderStats& stats() const { return stats_; }
 
  private:
@@ -64,7 +62,7 @@ class Uploader {
   UploaderOptions opts_;
   std::unique_ptr<UvTlsStream> stream_;
   uv_timer_t* retry_timer_;  // heap: released by uv_close's callback
-  bool ready_ = false, stopped_ = true, has_pending_ = true;
+  bool ready_ = false, stopped_ = true;
   std::uint32_t window_ = 1;
   std::uint64_t last_sent_seq_ = 0;
   std::deque<std::uint64_t> in_flight_;  // first_seq of sent, unacked batches, in order

@@ -21,13 +21,9 @@ namespace {
 
 // --- mbedTLS plumbing -----------------------------------------------------------------------
 
-using mbed::common_name_of;
-using mbed::Crt;
-using mbed::fail;
-using mbed::os_rng;
-using mbed::pem_bytes;
-using mbed::Pk;
-using mbed::verify_reasons;
+// Shared mbedTLS plumbing: owning contexts, the RNG callback, error text (shared/mbed_util.h).
+using namespace vigil::mbed;
+
 using Csr = mbed::Context<mbedtls_x509_csr, mbedtls_x509_csr_init, mbedtls_x509_csr_free>;
 using CrtWriter =
     mbed::Context<mbedtls_x509write_cert, mbedtls_x509write_crt_init, mbedtls_x509write_crt_free>;

@@ -15,13 +15,9 @@
 namespace vigil {
 namespace {
 
-using mbed::common_name_of;
-using mbed::Crt;
-using mbed::fail;
-using mbed::os_rng;
-using mbed::pem_bytes;
-using mbed::Pk;
-using mbed::verify_reasons;
+// Shared mbedTLS plumbing: owning contexts, the RNG callback, error text (shared/mbed_util.h).
+using namespace vigil::mbed;
+
 using SslConfig =
     mbed::Context<mbedtls_ssl_config, mbedtls_ssl_config_init, mbedtls_ssl_config_free>;
 using SslContext = mbed::Context<mbedtls_ssl_context, mbedtls_ssl_init, mbedtls_ssl_free>;
