@@ -4,7 +4,7 @@
 set -euo pipefail
 PKGS=(cmake ninja-build g++ pkg-config make python3 iproute2 procps
       libuv1-dev libboost1.81-dev libboost-json1.81-dev libmbedtls-dev libzstd-dev libsqlite3-dev
-      catch2 libprotobuf-dev protobuf-compiler libcli11-dev libtomlplusplus-dev
+      catch2 libprotobuf-dev protobuf-compiler libcli11-dev libtomlplusplus-dev libhyperscan-dev
       e2fsprogs util-linux)
 missing=()
 for p in "${PKGS[@]}"; do
