@@ -47,10 +47,10 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
       auto s = str();
       if (!s) return err(s.error());
       (k == "server" ? cfg.server : cfg.device_id) = *s;
-    } else if (k == "watch" || k == "exclude" || k == "reconcile_roots") {
+    } else if (k == "watch" || k == "exclude" || k == "reconcile_roots" || k == "removable_devices") {
       auto l = string_list(node, at, k);
       if (!l) return err(l.error());
-      (k == "watch" ? cfg.watch : k == "exclude" ? cfg.exclude : cfg.reconcile_roots) = *l;
+      (k == "watch" ? cfg.watch : k == "exclude" ? cfg.exclude : k == "reconcile_roots" ? cfg.reconcile_roots : cfg.removable_devices) = *l;
     } else if (k == "flush_interval_ms") {
       auto* n = node.as_integer();
       if (!n || n->get() < 1 || n->get() > 60000) return err(at + ": flush_interval_ms must be an integer 1..60000");
@@ -107,6 +107,8 @@ std::string render_agent_config(const AgentConfig& c) {
     << "exclude = " << list(c.exclude) << "\n"
     << "# Scanned after the agent was down, when watching everything.\n"
     << "reconcile_roots = " << list(c.reconcile_roots) << "\n"
+    << "# Block devices (globs on the device node, e.g. \"/dev/loop*\") reported as removable media.\n"
+    << "removable_devices = " << list(c.removable_devices) << "\n"
     << "flush_interval_ms = " << c.flush_interval_ms << "\n\n"
     << "[spool]\nmax_bytes = " << c.spool.max_bytes << "\n"
     << "max_age = \"" << c.spool.max_age_ns / 86400000000000LL << "d\"\n";

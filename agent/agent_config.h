@@ -5,6 +5,11 @@
 //   ca.pem       the collector's CA, pinned at enrollment
 //   spool.db     the spool
 // Unknown keys and wrong types are errors naming the file and line.
+//
+// removable_devices = ["/dev/loop*"]: globs (fnmatch, matched against the block device node) of
+// devices to report as removable media in volume.mounted/device.connected events whatever the
+// kernel's sysfs says. For machines without a USB bus (tests use loop devices) and for disks the
+// kernel does not flag (an eSATA dock). Empty by default. See docs/REMOVABLE_MEDIA.md.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -22,6 +27,7 @@ struct AgentConfig {
   std::vector<std::string> watch;    // default watch paths when --watch is not given
   std::vector<std::string> exclude;  // never reported
   std::vector<std::string> reconcile_roots;  // scanned after a gap when watching everything
+  std::vector<std::string> removable_devices;  // device-node globs treated as removable media
   std::uint64_t flush_interval_ms = 100;
 };
 

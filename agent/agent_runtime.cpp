@@ -3,6 +3,7 @@
 #include <uv.h>
 
 #include <filesystem>
+#include <variant>
 
 #include "agent/event_builder.h"
 #include "agent/reconciler.h"
@@ -37,8 +38,9 @@ std::string normalize_root(const std::string& p) {
 
 class Runtime {
  public:
-  Runtime(const RuntimeOptions& o, std::unique_ptr<FileActivitySource> source)
-      : opts_(o), source_(std::move(source)) {}
+  Runtime(const RuntimeOptions& o, std::unique_ptr<FileActivitySource> source,
+          std::unique_ptr<DeviceActivitySource> devices)
+      : opts_(o), source_(std::move(source)), devices_(std::move(devices)) {}
 
   int run() {
     auto spool = Spool::open(opts_.paths.spool(), opts_.config.device_id, opts_.config.spool);
@@ -54,6 +56,7 @@ class Runtime {
     excludes_ = spec.exclude_paths;
     // Capture starts before the reconciliation scan, so nothing falls between the two.
     if (auto s = source_->start(spec); !s) return fail("starting file capture: " + s.error());
+    start_device_capture();
 
     checkpoint_roots_ = reconcile_roots();
     if (auto s = report_gap_and_reconcile(previous); !s) return fail(s.error());
@@ -153,7 +156,28 @@ class Runtime {
     return {};
   }
 
+  // USB devices and volumes are optional: without them the agent still records files.
+  void start_device_capture() {
+    if (!devices_) return;
+    DeviceCaptureSpec spec;
+    spec.removable_devices = opts_.config.removable_devices;
+    if (auto s = devices_->start(spec); !s) {
+      log::warn("devices", "device and volume capture unavailable; capturing files only", {{"error", s.error()}});
+      devices_.reset();
+    }
+  }
+
   void start_handles() {
+    if (devices_) {
+      uv_poll_init(&loop_, &device_poll_, devices_->pollable_fd());
+      device_poll_.data = this;
+      device_poll_active_ = true;
+      uv_poll_start(&device_poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+        auto* self = static_cast<Runtime*>(h->data);
+        if (status < 0) log::error("devices", "poll failed", {{"error", uv_strerror(status)}});
+        else self->drain_devices();
+      });
+    }
     uv_poll_init(&loop_, &poll_, source_->pollable_fd());
     poll_.data = this;
     uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
@@ -203,6 +227,30 @@ class Runtime {
       reconcile_now();
     }
     if (pending_.size() >= kFlushEvents) flush();
+  }
+
+  void drain_devices() {
+    if (!devices_) return;
+    auto stats = devices_->drain([this](DeviceSourceRecord&& r) {
+      if (auto* d = std::get_if<DeviceActivity>(&r)) pending_.push_back(make_device_event(*d));
+      else pending_.push_back(make_volume_event(std::get<VolumeActivity>(r)));
+    });
+    if (!stats) {
+      log::error("devices", "reading device activity failed", {{"error", stats.error()}});
+      return;
+    }
+    if (stats->overflows) {
+      // Device notifications the kernel could not deliver: say so (there is nothing to rescan).
+      dropped_ += stats->overflows;
+      v1::Event loss;
+      loss.set_type("agent.loss");
+      loss.set_time_ns(now_ns());
+      loss.mutable_loss()->set_reason("uevent_queue_overflow");
+      loss.mutable_loss()->set_events(stats->overflows);
+      pending_.push_back(std::move(loss));
+    }
+    // Device events are rare and an investigator wants them soon: flush now.
+    if (stats->activities || stats->overflows) flush();
   }
 
   void reconcile_now() {
@@ -295,6 +343,11 @@ class Runtime {
     log::info("agent", "stopping", {{"signal", std::to_string(signum)}});
     uv_poll_stop(&poll_);
     drain_capture();
+    if (device_poll_active_) {
+      uv_poll_stop(&device_poll_);
+      drain_devices();
+      close_handle(&device_poll_);
+    }
     flush();
     if (auto s = spool_->mark_clean_shutdown(now_ns()); !s) log::error("agent", "recording shutdown failed", {{"error", s.error()}});
     if (uploader_) uploader_->stop();
@@ -306,6 +359,7 @@ class Runtime {
 
   RuntimeOptions opts_;
   std::unique_ptr<FileActivitySource> source_;
+  std::unique_ptr<DeviceActivitySource> devices_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Uploader> uploader_;
   UploaderOptions upload_opts_;
@@ -316,6 +370,8 @@ class Runtime {
   int exit_code_ = 0;
   uv_loop_t loop_{};
   uv_poll_t poll_{};
+  uv_poll_t device_poll_{};
+  bool device_poll_active_ = false;
   uv_timer_t flush_timer_{}, heartbeat_timer_{}, health_timer_{}, cap_timer_{};
   uv_signal_t sigterm_{}, sigint_{};
 };
@@ -323,7 +379,7 @@ class Runtime {
 }  // namespace
 
 int run_agent(const RuntimeOptions& options, std::unique_ptr<FileActivitySource> source) {
-  Runtime rt(options, std::move(source));
+  Runtime rt(options, std::move(source), make_device_activity_source());
   return rt.run();
 }
 

@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <variant>
 #include <vector>
 
 #include "shared/result.h"
@@ -60,6 +61,70 @@ class FileActivitySource {
 
 // Implemented by the platform this binary is built for.
 std::unique_ptr<FileActivitySource> make_file_activity_source();
+
+// ---------------------------------------------------------------------------------------------
+// Devices and volumes: USB devices and removable disks coming and going (kernel uevents), block
+// devices and network shares being mounted and unmounted (mount table changes).
+
+enum class DeviceAction { Connected, Disconnected };
+enum class DeviceClass { Other, MassStorage, Mtp, Hid };
+
+struct DeviceActivity {
+  DeviceAction action = DeviceAction::Connected;
+  std::int64_t time_ns = 0;     // when the agent received it (UTC ns)
+  std::string bus;              // "usb" (a USB device) or "block" (a removable whole disk)
+  std::string kernel_action;    // as the kernel said it: "add" / "remove"
+  std::string vendor_id;        // 4 lowercase hex digits; empty when the kernel did not say
+  std::string product_id;
+  std::string serial;
+  DeviceClass device_class = DeviceClass::Other;
+  std::string vendor_name;
+  std::string product_name;
+  std::string devpath;          // kernel DEVPATH (under /sys)
+  std::string devnode;          // /dev/...; empty when the kernel named none
+  bool removable = false;       // bus "block": removable media
+  std::uint64_t kernel_seqnum = 0;
+};
+
+enum class VolumeAction { Mounted, Unmounted };
+
+struct VolumeActivity {
+  VolumeAction action = VolumeAction::Mounted;
+  std::int64_t time_ns = 0;
+  std::string device;           // mount source (/dev/sdb1, //server/share)
+  std::string fstype;           // filesystem (probed on the device when the kernel says fuseblk)
+  std::string mount_type;       // what the mount table says, when it differs from fstype
+  std::string label;
+  std::string uuid;
+  std::string mount_point;      // raw bytes, escapes of the mount table decoded
+  bool removable = false;
+  bool network_share = false;
+  bool read_only = false;
+};
+
+using DeviceSourceRecord = std::variant<DeviceActivity, VolumeActivity>;
+
+struct DeviceCaptureSpec {
+  // Globs (fnmatch, on the device node: "/dev/loop*", "/dev/sd[b-z]*") of block devices to treat
+  // as removable media whatever the kernel says. Lets tests on machines without a USB bus use loop
+  // devices, and lets an administrator mark e.g. an eSATA dock removable. agent.toml:
+  // removable_devices (see docs/REMOVABLE_MEDIA.md).
+  std::vector<std::string> removable_devices;
+};
+
+class DeviceActivitySource {
+ public:
+  virtual ~DeviceActivitySource() = default;
+  virtual Status start(const DeviceCaptureSpec& spec) = 0;
+  // Readable when something is pending (poll/epoll/uv_poll on it).
+  virtual int pollable_fd() const = 0;
+  // Reads what is pending without blocking; hands each record to sink in the order seen.
+  // DrainStats::overflows counts kernel notifications lost (receive buffer overrun).
+  virtual Result<DrainStats> drain(const std::function<void(DeviceSourceRecord&&)>& sink) = 0;
+};
+
+// Implemented by the platform this binary is built for.
+std::unique_ptr<DeviceActivitySource> make_device_activity_source();
 
 // Host facts for Hello and enrollment, from the platform.
 struct HostInfo {

@@ -69,4 +69,57 @@ v1::Event make_file_event(const FileActivity& a) {
   return e;
 }
 
+const char* device_class_name(DeviceClass c) {
+  switch (c) {
+    case DeviceClass::MassStorage: return "mass_storage";
+    case DeviceClass::Mtp: return "mtp";
+    case DeviceClass::Hid: return "hid";
+    case DeviceClass::Other: return "other";
+  }
+  return "other";
+}
+
+namespace {
+constexpr std::uint32_t kNoLoginUid = 0xffffffffu;
+}
+
+v1::Event make_device_event(const DeviceActivity& a) {
+  v1::Event e;
+  e.set_time_ns(a.time_ns);
+  e.set_type(a.action == DeviceAction::Connected ? "device.connected" : "device.disconnected");
+  e.set_login_uid(kNoLoginUid);
+  auto* d = e.mutable_device();
+  d->set_bus(escape_non_utf8(a.bus));
+  d->set_vendor_id(escape_non_utf8(a.vendor_id));
+  d->set_product_id(escape_non_utf8(a.product_id));
+  d->set_serial(escape_non_utf8(a.serial));
+  d->set_device_class(device_class_name(a.device_class));
+  d->set_vendor_name(escape_non_utf8(a.vendor_name));
+  d->set_product_name(escape_non_utf8(a.product_name));
+  d->set_devpath(escape_non_utf8(a.devpath));
+  d->set_action(escape_non_utf8(a.kernel_action));
+  d->set_devnode(escape_non_utf8(a.devnode));
+  d->set_removable(a.removable);
+  d->set_kernel_seqnum(a.kernel_seqnum);
+  return e;
+}
+
+v1::Event make_volume_event(const VolumeActivity& a) {
+  v1::Event e;
+  e.set_time_ns(a.time_ns);
+  e.set_type(a.action == VolumeAction::Mounted ? "volume.mounted" : "volume.unmounted");
+  e.set_login_uid(kNoLoginUid);
+  auto* v = e.mutable_volume();
+  v->set_device(escape_non_utf8(a.device));
+  v->set_fstype(escape_non_utf8(a.fstype));
+  if (!a.mount_type.empty() && a.mount_type != a.fstype) v->set_mount_type(escape_non_utf8(a.mount_type));
+  v->set_label(escape_non_utf8(a.label));
+  v->set_uuid(escape_non_utf8(a.uuid));
+  v->set_mount_point(escape_non_utf8(a.mount_point));
+  v->set_removable(a.removable);
+  v->set_network_share(a.network_share);
+  v->set_read_only(a.read_only);
+  return e;
+}
+
 }  // namespace vigil::agent

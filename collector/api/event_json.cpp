@@ -66,6 +66,35 @@ json::object event_to_json(const StoredEvent& se) {
       o["rss_bytes"] = h.rss_bytes();
       break;
     }
+    case v1::Event::kDevice: {
+      const auto& d = e.device();
+      o["bus"] = d.bus();
+      o["action"] = d.action();
+      o["vendor_id"] = d.vendor_id();
+      o["product_id"] = d.product_id();
+      o["serial"] = d.serial();
+      o["device_class"] = d.device_class();
+      o["vendor_name"] = d.vendor_name();
+      o["product_name"] = d.product_name();
+      o["devpath"] = d.devpath();
+      o["devnode"] = d.devnode();
+      o["removable"] = d.removable();
+      if (d.kernel_seqnum()) o["kernel_seqnum"] = d.kernel_seqnum();
+      break;
+    }
+    case v1::Event::kVolume: {
+      const auto& v = e.volume();
+      o["device"] = v.device();
+      o["fstype"] = v.fstype();
+      if (!v.mount_type().empty()) o["mount_type"] = v.mount_type();
+      o["label"] = v.label();
+      o["uuid"] = v.uuid();
+      o["mount_point"] = v.mount_point();
+      o["removable"] = v.removable();
+      o["network_share"] = v.network_share();
+      o["read_only"] = v.read_only();
+      break;
+    }
     case v1::Event::BODY_NOT_SET: break;
   }
   return o;

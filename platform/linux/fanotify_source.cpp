@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <atomic>
 #include <cstddef>
 #include <cstdio>
 #include <cstring>
@@ -27,7 +28,9 @@
 #include <string_view>
 #include <unordered_map>
 
+#include "platform/linux/proc_connector.h"
 #include "platform/linux/proc_info.h"
+#include "platform/linux/process_history.h"
 #include "platform/linux/unique_fd.h"
 #include "shared/log.h"
 
@@ -45,6 +48,10 @@ constexpr int kMaxReadsPerDrain = 64;
 constexpr int kMaxWalkDepth = 16384;
 // Nesting followed when naming directories removed before we could look (rm -rf).
 constexpr int kMaxRemovedDepth = 256;
+// How long a drain waits for the process connector's thread to apply what is queued (it is
+// normally done within microseconds; a fork storm may take longer, then records are attributed
+// with what is known).
+constexpr std::int64_t kProcessSyncTimeoutNs = 20'000'000;
 
 // What we ask the kernel for. FAN_ONDIR: also directories (mkdir, rmdir, directory renames).
 // FAN_EVENT_ON_CHILD is not needed: a filesystem mark sees every inode of the filesystem.
@@ -62,6 +69,13 @@ std::string errno_text(int e) {
 std::int64_t realtime_ns() {
   timespec ts{};
   clock_gettime(CLOCK_REALTIME, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// The clock of the process connector's event times.
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
   return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
 }
 
@@ -512,6 +526,7 @@ struct FanotifySource::Impl {
   std::unordered_map<Fsid, UniqueFd> mount_fds;  // opened lazily within one drain()
   DirPathCache dirs;
   ProcessInfoCache procs;
+  std::unique_ptr<ProcConnector> connector;  // null: /proc at drain time only
   std::unordered_map<pid_t, PendingMove> moved_from;
   // Directories removed in the current read buffer: own handle -> parent + name (views into buf).
   std::unordered_map<std::string, DirEntryRef> removed_dirs;
@@ -534,12 +549,38 @@ struct FanotifySource::Impl {
     if (Status s = mark_filesystems(*table, /*initial=*/true); !s) return s;
     if (Status s = setup_poll(); !s) return s;
     buf.resize(kReadBufferBytes);
+    if (opt.use_proc_connector) open_connector();
     started = true;
     return {};
   }
 
+  // Not being able to listen costs attribution of short-lived processes, not capture.
+  void open_connector() {
+    ProcessHistory::Limits limits;
+    limits.capacity = opt.process_history_capacity;
+    limits.grace_ns = opt.process_exit_grace_ns;
+    auto history = std::make_shared<ProcessHistory>(limits);
+    ProcConnector::Options copt;
+    copt.realtime = opt.proc_connector_realtime;
+    auto c = ProcConnector::open(history, copt);
+    if (!c) {
+      static std::atomic<bool> logged{false};
+      if (!logged.exchange(true))
+        log::warn(kComponent, "process events unavailable; processes are read from /proc when "
+                              "their activity is drained, so ones that exit quickly lose their "
+                              "attribution", {{"error", c.error()}});
+      return;
+    }
+    connector = std::move(*c);
+    procs.use_history(std::move(history));
+    log::debug(kComponent, "recording processes through the process connector",
+               {{"scheduling", connector->scheduling()}});
+  }
+
   // A start() that failed half-way may be retried: begin from nothing again.
   void forget_failed_start() {
+    procs.use_history(nullptr);
+    connector.reset();
     epoll.reset();
     mount_wake.reset();
     mount_check.reset();
@@ -1001,6 +1042,12 @@ struct FanotifySource::Impl {
       moved_from.clear();
     }
     mount_fds.clear();  // never keep a watched filesystem busy between drains (umount of a USB)
+    if (connector) {
+      const auto pc = connector->counters();
+      counters.process_events = pc.events;
+      counters.process_exec_unread = pc.exec_unread;
+      counters.process_events_lost = pc.overruns;
+    }
     if (!s) return err(s.error());
     return stats;
   }
@@ -1015,7 +1062,12 @@ struct FanotifySource::Impl {
         return {};
       }
       if (n < 0) return err("read(fanotify): " + errno_text(errno));
-      procs.new_batch();
+      // Every record in it was queued before now: a process generation that began later cannot
+      // have caused it, and every fork or exec that came before its records is already queued on
+      // the connector's socket. Have those applied before attributing anything.
+      const std::int64_t read_at = monotonic_ns();
+      if (connector && !connector->sync(kProcessSyncTimeoutNs)) ++counters.process_sync_timeouts;
+      procs.new_batch(read_at);
       if (Status s = handle_buffer(static_cast<std::size_t>(n), realtime_ns(), sink, stats); !s)
         return s;
     }
@@ -1086,6 +1138,8 @@ Result<agent::DrainStats> FanotifySource::drain(
 const FanotifySource::Counters& FanotifySource::counters() const { return impl_->counters; }
 
 bool FanotifySource::using_fan_rename() const { return impl_->fan_rename; }
+
+bool FanotifySource::using_proc_connector() const { return impl_->connector != nullptr; }
 
 std::vector<std::string> FanotifySource::watched_filesystems() const {
   std::vector<std::string> out;

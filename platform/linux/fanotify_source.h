@@ -20,10 +20,15 @@
 // Limits (kernel): "Write" is reported when a file opened for writing is closed, not per
 // write(2) (a long-lived writer shows up at its close). The kernel merges queued records of one
 // process about the same entry, so repeated writes collapse into one Write, and a record holding
-// create+write+delete is reported in that order. The process is read from /proc when the record
-// is drained, not when it was queued: a process that exited in between keeps only its pid (or what
-// was cached for it moments before). Entries of a directory removed before we read them are named
-// from that directory's own removal record when it is in the same read, else counted unresolved.
+// create+write+delete is reported in that order. Who did it: the kernel record carries only a pid.
+// With the process connector (proc_connector.h; needs CAP_NET_ADMIN before Linux 6.6 and the
+// initial pid namespace) every fork and exec is recorded from /proc the moment it happens, by a
+// thread of the source's own, and kept for a while after the exit, so a process that exited before
+// its records were drained is still named, and a reused pid is not mistaken for its predecessor.
+// Without it (logged once) the process is read from /proc when the record is drained: one that
+// exited in between keeps only its pid (or what was cached for it moments before).
+// Entries of a directory removed before we read them are named from that directory's own removal
+// record when it is in the same read, else counted unresolved.
 // Not thread-safe: start() and drain() belong to one loop.
 #pragma once
 #include <sys/types.h>
@@ -63,6 +68,15 @@ class FanotifySource final : public agent::FileActivitySource {
     bool use_fan_rename = true;
     // Directory handle -> path resolutions remembered (LRU).
     std::size_t dir_cache_capacity = 8192;
+    // Record processes as they fork and exec (netlink process connector). Falls back to /proc at
+    // drain time when the kernel does not let us listen.
+    bool use_proc_connector = true;
+    // Its thread runs SCHED_FIFO 1 so it reads an exec'd process before it exits even on a busy
+    // machine (see ProcConnector::Options); false: nice -10.
+    bool proc_connector_realtime = true;
+    // Process generations remembered, and how long after an exit at least.
+    std::size_t process_history_capacity = 16384;
+    std::int64_t process_exit_grace_ns = 30'000'000'000;
   };
 
   // Diagnostics beyond DrainStats; monotonic since start().
@@ -78,6 +92,11 @@ class FanotifySource final : public agent::FileActivitySource {
     std::uint64_t filesystems_marked = 0;
     std::uint64_t mark_failures = 0;  // filesystems that could not be watched (logged)
     std::uint64_t mount_rescans = 0;
+    // Process connector (as of the last drain()); all zero when it is not in use.
+    std::uint64_t process_events = 0;     // forks, execs, uid changes and exits recorded
+    std::uint64_t process_exec_unread = 0; // execs whose program was gone before it was read
+    std::uint64_t process_events_lost = 0; // socket buffer overruns
+    std::uint64_t process_sync_timeouts = 0; // reads attributed before the connector caught up
   };
 
   FanotifySource();
@@ -92,6 +111,8 @@ class FanotifySource final : public agent::FileActivitySource {
 
   const Counters& counters() const;
   bool using_fan_rename() const;
+  // Whether processes are being recorded through the process connector.
+  bool using_proc_connector() const;
   // Mount points whose filesystems are marked, for diagnostics.
   std::vector<std::string> watched_filesystems() const;
 

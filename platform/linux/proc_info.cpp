@@ -13,6 +13,7 @@
 #include <cstdlib>
 #include <vector>
 
+#include "platform/linux/process_history.h"
 #include "platform/linux/unique_fd.h"
 
 namespace vigil::platform {
@@ -166,24 +167,119 @@ agent::ProcessInfo read_process_info(pid_t pid) {
   return p;
 }
 
+std::optional<ProcSnapshot> snapshot_process(pid_t pid, SnapshotDepth depth) {
+  if (pid <= 0) return std::nullopt;
+  UniqueFd dir = open_pid_dir(pid);
+  if (!dir) return std::nullopt;
+  ProcSnapshot s;
+  s.info.pid = static_cast<std::uint32_t>(pid);
+  if (depth == SnapshotDepth::Full) s.info.exe = read_link(dir.get(), "exe");
+  auto stat = read_stat(dir.get());
+  if (!stat) {
+    if (s.info.exe.empty()) return std::nullopt;
+    return s;  // reaped between the two reads; the program is what matters most
+  }
+  s.complete = true;
+  s.start_ticks = stat->start_time;
+  s.info.ppid = stat->ppid;
+  s.info.comm = std::move(stat->comm);
+  if (depth == SnapshotDepth::Full) {
+    if (auto status = read_small_file(dir.get(), "status")) {
+      if (auto uid = parse_status_uid(*status)) s.info.uid = *uid;
+    }
+  }
+  s.info.login_uid = read_login_uid(dir.get());
+  return s;
+}
+
+std::string read_exe(pid_t pid) {
+  if (pid <= 0) return {};
+  UniqueFd dir = open_pid_dir(pid);
+  return dir ? read_link(dir.get(), "exe") : std::string();
+}
+
 ProcessInfoCache::ProcessInfoCache(std::size_t capacity, std::int64_t max_age_ns)
     : capacity_(capacity == 0 ? 1 : capacity), max_age_ns_(max_age_ns) {}
 
+void ProcessInfoCache::use_history(std::shared_ptr<const ProcessHistory> history) {
+  history_ = std::move(history);
+  memo_.clear();
+}
+
 agent::ProcessInfo ProcessInfoCache::lookup(pid_t pid) {
-  agent::ProcessInfo gone;
-  gone.pid = static_cast<std::uint32_t>(pid);
-  if (pid <= 0) return gone;
+  if (pid <= 0) {
+    agent::ProcessInfo gone;
+    gone.pid = static_cast<std::uint32_t>(pid);
+    return gone;
+  }
+  if (!history_) return lookup_proc(pid);
+  if (auto m = memo_.find(pid); m != memo_.end() && m->second.batch == batch_) return m->second.info;
+  agent::ProcessInfo info = lookup_with_history(pid);
+  if (memo_.size() >= capacity_) memo_.clear();
+  memo_[pid] = Memo{batch_, info};
+  return info;
+}
+
+agent::ProcessInfo ProcessInfoCache::lookup_with_history(pid_t pid) {
+  ProcessHistory::Answer a = history_->find(pid, queued_before_ns_);
+  const std::int64_t now = monotonic_ns();
+  switch (a.match) {
+    case ProcessHistory::Match::Unknown:
+      return lookup_proc(pid);
+    case ProcessHistory::Match::Before: {
+      // Whoever had the pid then is not recorded, and whoever has it now began later: naming the
+      // newcomer would be wrong. If the newcomer began with an exec it was the same process
+      // running another program before: same parent and uids, program unknown.
+      agent::ProcessInfo p;
+      p.pid = static_cast<std::uint32_t>(pid);
+      if (a.gen.by_exec) {
+        p.ppid = a.gen.info.ppid;
+        p.parent_exe = std::move(a.gen.info.parent_exe);
+        p.uid = a.gen.info.uid;
+        p.login_uid = a.gen.info.login_uid;
+        p.user = cached_user_name(attributed_uid(p), now);
+      }
+      return p;
+    }
+    case ProcessHistory::Match::Found:
+      break;
+  }
+  if (a.running) {
+    // Still that generation, as far as the connector has told: /proc has the freshest view (the
+    // login uid can be set without an event). Except for the program, which only an exec (a new
+    // generation) changes, and which /proc no longer shows once the process is exiting.
+    if (auto live = read_live(pid, a.gen.start_ticks, now)) {
+      if (live->exe.empty()) live->exe = std::move(a.gen.info.exe);
+      if (live->parent_exe.empty() && live->ppid == a.gen.info.ppid)
+        live->parent_exe = std::move(a.gen.info.parent_exe);
+      return std::move(*live);
+    }
+  }
+  agent::ProcessInfo p = std::move(a.gen.info);
+  p.user = cached_user_name(attributed_uid(p), now);
+  return p;
+}
+
+agent::ProcessInfo ProcessInfoCache::lookup_proc(pid_t pid) {
   auto it = by_pid_.find(pid);
   if (it != by_pid_.end() && it->second.batch == batch_) return it->second.info;
   const std::int64_t now = monotonic_ns();
+  if (auto live = read_live(pid, 0, now)) return std::move(*live);
+  // Exited (and maybe reaped) before we looked: the last answer for this pid, if recent, is
+  // far more likely right than nothing.
+  it = by_pid_.find(pid);
+  if (it != by_pid_.end() && now - it->second.loaded_ns < max_age_ns_) return it->second.info;
+  agent::ProcessInfo gone;
+  gone.pid = static_cast<std::uint32_t>(pid);
+  return gone;
+}
+
+std::optional<agent::ProcessInfo> ProcessInfoCache::read_live(pid_t pid, std::uint64_t expect_ticks,
+                                                              std::int64_t now) {
   UniqueFd dir = open_pid_dir(pid);
   std::optional<ProcStat> stat = dir ? read_stat(dir.get()) : std::nullopt;
-  if (!stat) {
-    // Exited (and maybe reaped) before we looked: the last answer for this pid, if recent, is
-    // far more likely right than nothing.
-    if (it != by_pid_.end() && now - it->second.loaded_ns < max_age_ns_) return it->second.info;
-    return gone;
-  }
+  if (!stat || (expect_ticks != 0 && stat->start_time != expect_ticks)) return std::nullopt;
+  auto it = by_pid_.find(pid);
   if (it != by_pid_.end() && it->second.start_time == stat->start_time &&
       it->second.info.comm == stat->comm && now - it->second.loaded_ns < max_age_ns_) {
     it->second.batch = batch_;

@@ -11,13 +11,22 @@
 //    on every lookup, and re-read after `max_age_ns` anyway (login uid may be set after the first
 //    look; an execve keeping the same comm is only noticed then);
 //  - within one batch (new_batch(): the records of one read(), all queued before it) a pid is
-//    looked up in /proc at most once: what /proc says does not change meaningfully within it.
-// Not thread-safe: one cache per drain loop.
+//    looked up in /proc at most once: what /proc says does not change meaningfully within it;
+//  - with a ProcessHistory (use_history(), fed by the process connector as processes fork, exec
+//    and exit), a process that is gone by the time its records are drained is still described as
+//    it was, and a pid reused since is not mistaken for its predecessor: the generation running
+//    the pid when the batch was read is used (see ProcessHistory::find). A process still running
+//    as that generation is read from /proc as before (login uid and comm can change without a
+//    process event). Pids the history knows nothing of (processes older than the listener) are
+//    looked up as without it.
+// Not thread-safe: one cache per drain loop (the history it reads is).
 #pragma once
 #include <sys/types.h>
 
 #include <cstddef>
 #include <cstdint>
+#include <limits>
+#include <memory>
 #include <optional>
 #include <string>
 #include <unordered_map>
@@ -39,15 +48,40 @@ std::optional<ProcStat> parse_proc_stat(const std::string& text);
 // Reads everything afresh, no cache. pid 0 or a vanished process gives a mostly empty answer.
 agent::ProcessInfo read_process_info(pid_t pid);
 
+// /proc/<pid> read the moment the process connector reports a fork or exec. Full: exe first (it is
+// the first thing to go when a process exits; a zombie keeps stat, status and loginuid), then
+// stat, the real uid and the login uid. Light (a fork, which inherits the rest from its parent):
+// stat and login uid only. parent_exe and user are left empty. Nothing if nothing could be read;
+// `complete` false when only the exe was (the process was reaped right after).
+struct ProcSnapshot {
+  agent::ProcessInfo info;
+  std::uint64_t start_ticks = 0;
+  bool complete = false;
+};
+enum class SnapshotDepth { Full, Light };
+std::optional<ProcSnapshot> snapshot_process(pid_t pid, SnapshotDepth depth);
+
+// Target of /proc/<pid>/exe; empty if unreadable.
+std::string read_exe(pid_t pid);
+
 // The passwd name of uid, or the number as text when there is none.
 std::string user_name(std::uint32_t uid);
+
+class ProcessHistory;
 
 class ProcessInfoCache {
  public:
   explicit ProcessInfoCache(std::size_t capacity = 2048,
                             std::int64_t max_age_ns = 2'000'000'000);
+  // Consult `history` first from now on; nullptr: /proc only.
+  void use_history(std::shared_ptr<const ProcessHistory> history);
   agent::ProcessInfo lookup(pid_t pid);
-  void new_batch() { ++batch_; }
+  // The records looked up next were all queued before queued_before_ns (CLOCK_MONOTONIC, e.g.
+  // taken right after the read() that returned them).
+  void new_batch(std::int64_t queued_before_ns = std::numeric_limits<std::int64_t>::max()) {
+    ++batch_;
+    queued_before_ns_ = queued_before_ns;
+  }
   std::size_t size() const { return by_pid_.size(); }
 
  private:
@@ -61,14 +95,25 @@ class ProcessInfoCache {
     std::string name;
     std::int64_t loaded_ns = 0;
   };
-  agent::ProcessInfo load(pid_t pid, const ProcStat& stat);
+  struct Memo {
+    std::uint64_t batch = 0;
+    agent::ProcessInfo info;
+  };
+  agent::ProcessInfo lookup_proc(pid_t pid);
+  agent::ProcessInfo lookup_with_history(pid_t pid);
+  // /proc/<pid> as it is now, through the cache; nothing if it is gone or (expect_ticks != 0) is
+  // another process than the one that started at expect_ticks.
+  std::optional<agent::ProcessInfo> read_live(pid_t pid, std::uint64_t expect_ticks, std::int64_t now);
   std::string cached_user_name(std::uint32_t uid, std::int64_t now);
   void make_room(std::int64_t now);
 
   std::size_t capacity_;
   std::int64_t max_age_ns_;
   std::uint64_t batch_ = 1;
+  std::int64_t queued_before_ns_ = std::numeric_limits<std::int64_t>::max();
+  std::shared_ptr<const ProcessHistory> history_;
   std::unordered_map<pid_t, Entry> by_pid_;
+  std::unordered_map<pid_t, Memo> memo_;  // with a history: this batch's answers
   std::unordered_map<std::uint32_t, CachedName> names_;  // getpwuid_r may go to NSS/LDAP: cache
 };
 

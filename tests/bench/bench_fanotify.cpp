@@ -2,7 +2,9 @@
 // Queues N file creations (create + close-write each; the kernel often merges the two into one
 // record) without draining, then times the drain() calls alone (wall and thread cpu), for three cases: reported (inside the watch path), filtered out (same
 // filesystem, outside the watch path), and reported from many short-lived processes (every record
-// a /proc miss). Needs root. Usage: bench_fanotify [files, default 6000; keep 2*files < 16384, the kernel queue]
+// a /proc miss). Needs root. Usage: bench_fanotify [--no-proc-connector] [files, default 6000; keep
+// 2*files < 16384, the kernel queue]. --no-proc-connector: processes read from /proc at drain time
+// only (what the source does when it may not listen to process events), for comparison.
 #include <fcntl.h>
 #include <poll.h>
 #include <stdlib.h>
@@ -13,6 +15,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <cstring>
 #include <string>
 
 #include "platform/linux/fanotify_source.h"
@@ -66,14 +69,14 @@ double cpu_seconds() {
 
 void drain_and_report(FanotifySource& src, const char* label) {
   const auto records0 = src.counters().records;
-  std::uint64_t activities = 0, overflows = 0;
+  std::uint64_t activities = 0, overflows = 0, with_exe = 0;
   double wall = 0, cpu = 0;
   for (;;) {
     pollfd p{src.pollable_fd(), POLLIN, 0};
     if (::poll(&p, 1, 200) <= 0) break;  // queue empty for 200 ms: done
     const auto t0 = std::chrono::steady_clock::now();
     const double c0 = cpu_seconds();
-    auto r = src.drain([&](FileActivity&&) {});
+    auto r = src.drain([&](FileActivity&& a) { with_exe += !a.process.exe.empty(); });
     cpu += cpu_seconds() - c0;
     wall += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     if (!r.ok()) {
@@ -84,11 +87,12 @@ void drain_and_report(FanotifySource& src, const char* label) {
     overflows += r->overflows;
   }
   const auto records = src.counters().records - records0;
-  std::printf("%s: %llu records, %llu activities, %llu overflows\n"
+  std::printf("%s: %llu records, %llu activities (%llu with exe), %llu overflows\n"
               "    wall %.1f ms: %.0f records/s, %.0f activities/s\n"
               "    cpu  %.1f ms: %.0f records/s, %.0f activities/s\n",
               label, static_cast<unsigned long long>(records),
-              static_cast<unsigned long long>(activities), static_cast<unsigned long long>(overflows),
+              static_cast<unsigned long long>(activities), static_cast<unsigned long long>(with_exe),
+              static_cast<unsigned long long>(overflows),
               wall * 1000, static_cast<double>(records) / wall, static_cast<double>(activities) / wall,
               cpu * 1000, static_cast<double>(records) / cpu, static_cast<double>(activities) / cpu);
 }
@@ -96,15 +100,25 @@ void drain_and_report(FanotifySource& src, const char* label) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  const int files = argc > 1 ? std::atoi(argv[1]) : 6000;
+  bool proc_connector = true;
+  int files = 6000;
+  for (int i = 1; i < argc; ++i) {
+    if (std::strcmp(argv[i], "--no-proc-connector") == 0) {
+      proc_connector = false;
+    } else {
+      files = std::atoi(argv[i]);
+    }
+  }
   const std::string watched = make_temp_dir(), other = make_temp_dir();
   FanotifySource::Options opt;
   opt.drop_own_events = false;  // this process is the workload
+  opt.use_proc_connector = proc_connector;
   FanotifySource src(opt);
   if (auto st = src.start({{watched}, {}}); !st.ok()) {
     std::fprintf(stderr, "start: %s\n", st.error().c_str());
     return 1;
   }
+  std::printf("process connector: %s\n", src.using_proc_connector() ? "on" : "off");
   create_files(watched, files, "a");
   drain_and_report(src, "reported, one process");
   create_files(other, files, "b");
@@ -112,10 +126,14 @@ int main(int argc, char** argv) {
   create_files_forked(watched, files / 4);
   drain_and_report(src, "reported, a fresh process per file");
   const auto& c = src.counters();
-  std::printf("dir cache hits %llu misses %llu, unresolved %llu\n",
+  std::printf("dir cache hits %llu misses %llu, unresolved %llu; process events %llu (lost %llu), "
+              "drains that waited for them in vain %llu\n",
               static_cast<unsigned long long>(c.dir_cache_hits),
               static_cast<unsigned long long>(c.dir_cache_misses),
-              static_cast<unsigned long long>(c.unresolved));
+              static_cast<unsigned long long>(c.unresolved),
+              static_cast<unsigned long long>(c.process_events),
+              static_cast<unsigned long long>(c.process_events_lost),
+              static_cast<unsigned long long>(c.process_sync_timeouts));
   std::filesystem::remove_all(watched);
   std::filesystem::remove_all(other);
   return 0;

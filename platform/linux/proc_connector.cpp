@@ -1,0 +1,644 @@
+// Process events from the netlink connector. Wire format of one datagram: nlmsghdr, then a cn_msg
+// (connector id, seq, ack, len), then a struct proc_event (what, cpu, timestamp_ns, event_data).
+// Fields are copied out with memcpy: the proc_event starts at offset 36, its 64-bit timestamp is
+// not aligned.
+#include "platform/linux/proc_connector.h"
+
+#include <errno.h>
+#include <linux/cn_proc.h>
+#include <linux/connector.h>
+#include <linux/netlink.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/eventfd.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <condition_variable>
+#include <cstddef>
+#include <cstring>
+#include <mutex>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "platform/linux/proc_info.h"
+#include "platform/linux/unique_fd.h"
+#include "shared/log.h"
+
+namespace vigil::platform {
+namespace {
+
+constexpr std::string_view kComponent = "capture";
+
+// struct cn_msg
+constexpr std::size_t kCnIdx = offsetof(cn_msg, id) + offsetof(cb_id, idx);
+constexpr std::size_t kCnVal = offsetof(cn_msg, id) + offsetof(cb_id, val);
+constexpr std::size_t kCnSeq = offsetof(cn_msg, seq);
+constexpr std::size_t kCnAck = offsetof(cn_msg, ack);
+constexpr std::size_t kCnLen = offsetof(cn_msg, len);
+constexpr std::size_t kCnHeader = sizeof(cn_msg);
+static_assert(kCnHeader == 20);
+
+// struct proc_event (linux/cn_proc.h); the union starts at 16 on every ABI (aligned timestamp).
+constexpr std::size_t kEvWhat = 0;
+constexpr std::size_t kEvTimestamp = 8;
+constexpr std::size_t kEvData = 16;
+static_assert(offsetof(proc_event, timestamp_ns) == kEvTimestamp);
+static_assert(offsetof(proc_event, event_data) == kEvData);
+// Offsets inside event_data.
+constexpr std::size_t kAckErr = 0;
+constexpr std::size_t kForkParentPid = 0, kForkParentTgid = 4, kForkChildPid = 8, kForkChildTgid = 12;
+constexpr std::size_t kProcPid = 0, kProcTgid = 4;  // exec, id, exit
+constexpr std::size_t kIdRuid = 8;
+static_assert(sizeof(proc_event{}.event_data.fork) == 16);
+static_assert(sizeof(proc_event{}.event_data.exec) == 8);
+static_assert(sizeof(proc_event{}.event_data.id) == 16);
+
+// enum proc_cn_event; spelled out because older headers nest it inside struct proc_event.
+constexpr std::uint32_t kEventNone = 0x00000000;
+constexpr std::uint32_t kEventFork = 0x00000001;
+constexpr std::uint32_t kEventExec = 0x00000002;
+constexpr std::uint32_t kEventUid = 0x00000004;
+constexpr std::uint32_t kEventExit = 0x80000000;
+constexpr std::uint32_t kWanted = kEventFork | kEventExec | kEventUid | kEventExit;
+
+constexpr std::uint32_t kMcastListen = 1;  // PROC_CN_MCAST_LISTEN
+constexpr std::uint32_t kMcastIgnore = 2;  // PROC_CN_MCAST_IGNORE
+
+// struct proc_input (Linux 6.6): a listen request carrying an event-type filter. Older kernels
+// ignore a request of this size, so a plain listen is always sent first.
+struct ProcInput {
+  std::uint32_t mcast_op;
+  std::uint32_t event_type;
+};
+
+// Events are small: 36 bytes of headers + 40 of event. A burst of forks must not overflow the
+// default (~200 KiB) before the thread gets to run.
+constexpr int kReceiveBufferBytes = 8 << 20;
+constexpr int kMaxDatagramsPerPump = 256;
+constexpr int kAckWaitMs = 500;
+// Spinning for an exec after a fork (see State::run): a share of one CPU, in permille, and how
+// much of it may be spent at once.
+constexpr std::int64_t kSpinSharePermille = 20;
+constexpr std::int64_t kSpinBurstNs = 100'000'000;
+
+std::string errno_text(int e) {
+  const char* d = strerrordesc_np(e);
+  return d != nullptr ? d : "errno " + std::to_string(e);
+}
+
+template <typename T>
+T load(const char* p) {
+  T v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return std::int64_t{ts.tv_sec} * 1'000'000'000 + ts.tv_nsec;
+}
+
+// Tags for our requests. The kernel answers a request with an event whose cn_msg.ack is the
+// request's ack + 1 (its seq is renumbered), and sends it to every listener: ours must be
+// recognisable. Even, never 0 - 1.
+std::uint32_t next_tag() {
+  static std::atomic<std::uint32_t> counter{0};
+  return ((static_cast<std::uint32_t>(::getpid()) << 12) ^ (counter.fetch_add(4) + 0x5a5a0000u)) & ~3u;
+}
+
+}  // namespace
+
+void parse_connector_datagram(const void* data, std::size_t len,
+                              const std::function<void(const ProcEvent&)>& fn) {
+  const char* base = static_cast<const char*>(data);
+  std::size_t off = 0;
+  while (len - off >= sizeof(nlmsghdr)) {
+    const auto nlh = load<nlmsghdr>(base + off);
+    if (nlh.nlmsg_len < NLMSG_HDRLEN || nlh.nlmsg_len > len - off) return;
+    const char* payload = base + off + NLMSG_HDRLEN;
+    const std::size_t payload_len = nlh.nlmsg_len - NLMSG_HDRLEN;
+    off += std::min<std::size_t>(NLMSG_ALIGN(nlh.nlmsg_len), len - off);
+    // The connector sends NLMSG_DONE; error, no-op and overrun messages carry no event.
+    if (nlh.nlmsg_type == NLMSG_ERROR || nlh.nlmsg_type == NLMSG_NOOP || nlh.nlmsg_type == NLMSG_OVERRUN)
+      continue;
+    if (payload_len < kCnHeader) continue;
+    if (load<std::uint32_t>(payload + kCnIdx) != CN_IDX_PROC || load<std::uint32_t>(payload + kCnVal) != CN_VAL_PROC)
+      continue;
+    const std::size_t cn_len = load<std::uint16_t>(payload + kCnLen);
+    if (cn_len > payload_len - kCnHeader || cn_len < kEvData) continue;
+    const char* ev = payload + kCnHeader;
+    const char* d = ev + kEvData;
+    const std::size_t room = cn_len - kEvData;
+    ProcEvent e;
+    e.time_ns = static_cast<std::int64_t>(load<std::uint64_t>(ev + kEvTimestamp));
+    switch (load<std::uint32_t>(ev + kEvWhat)) {
+      case kEventNone:
+        if (room < 4) continue;
+        e.kind = ProcEvent::Kind::Ack;
+        e.ack = load<std::uint32_t>(payload + kCnAck);
+        e.err = load<std::int32_t>(d + kAckErr);
+        break;
+      case kEventFork:
+        if (room < 16) continue;
+        e.kind = ProcEvent::Kind::Fork;
+        e.parent_pid = load<pid_t>(d + kForkParentPid);
+        e.parent_tgid = load<pid_t>(d + kForkParentTgid);
+        e.pid = load<pid_t>(d + kForkChildPid);
+        e.tgid = load<pid_t>(d + kForkChildTgid);
+        break;
+      case kEventExec:
+      case kEventExit:
+        if (room < 8) continue;
+        e.kind = load<std::uint32_t>(ev + kEvWhat) == kEventExec ? ProcEvent::Kind::Exec : ProcEvent::Kind::Exit;
+        e.pid = load<pid_t>(d + kProcPid);
+        e.tgid = load<pid_t>(d + kProcTgid);
+        break;
+      case kEventUid:
+        if (room < 12) continue;
+        e.kind = ProcEvent::Kind::Uid;
+        e.pid = load<pid_t>(d + kProcPid);
+        e.tgid = load<pid_t>(d + kProcTgid);
+        e.uid = load<std::uint32_t>(d + kIdRuid);
+        break;
+      default:
+        if (room < 8) continue;
+        e.kind = ProcEvent::Kind::Other;
+        e.pid = load<pid_t>(d + kProcPid);
+        e.tgid = load<pid_t>(d + kProcTgid);
+        break;
+    }
+    fn(e);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+
+struct ProcConnector::State {
+  std::shared_ptr<ProcessHistory> history;
+  UniqueFd sock;
+  UniqueFd stop;  // eventfd: tells the thread to finish
+  std::uint32_t portid = 0;
+  std::thread thread;
+  std::mutex read_mu;  // one reader at a time, so events are handled in the order they came
+  // sync(): the thread is between receiving events and having applied them.
+  std::atomic<bool> busy{false};
+  std::atomic<bool> thread_gone{false};
+  std::atomic<int> waiters{0};
+  std::mutex sync_mu;
+  std::condition_variable synced;
+  std::vector<char> buf = std::vector<char>(16384);
+  std::vector<ProcEvent> batch;                            // pump()'s, reused
+  std::vector<std::optional<ProcSnapshot>> exec_reads;     // per batch entry
+  std::unordered_map<pid_t, std::size_t> last_exec;        // tgid -> its last exec in the batch
+  // Spinning for an exec (thread only; see run()).
+  std::int64_t spin_ns = 0;               // 0: never
+  std::vector<pid_t> awaiting_exec;       // forked children whose exec or exit has not come
+  std::int64_t spin_until = 0;
+  std::int64_t spin_tokens = kSpinBurstNs;
+  std::int64_t spin_clock = 0;
+  bool spinning = false;
+  bool overrun_logged = false;
+
+  std::atomic<std::uint64_t> events{0}, forks{0}, execs{0}, exec_unread{0}, exits{0}, uid_changes{0},
+      overruns{0};
+  bool realtime = true;
+  std::atomic<int> scheduling{0};  // 0 normal, 1 nice, 2 SCHED_FIFO
+
+  // --- requests ----------------------------------------------------------------------------------
+
+  Status send_request(std::uint32_t tag, const void* body, std::uint16_t body_len) {
+    std::vector<char> msg(NLMSG_SPACE(kCnHeader + body_len), '\0');
+    nlmsghdr nlh{};
+    nlh.nlmsg_len = static_cast<std::uint32_t>(NLMSG_LENGTH(kCnHeader + body_len));
+    nlh.nlmsg_type = NLMSG_DONE;
+    nlh.nlmsg_seq = tag;
+    nlh.nlmsg_pid = portid;
+    std::memcpy(msg.data(), &nlh, sizeof nlh);
+    char* cn = msg.data() + NLMSG_HDRLEN;
+    const std::uint32_t idx = CN_IDX_PROC, val = CN_VAL_PROC;
+    std::memcpy(cn + kCnIdx, &idx, sizeof idx);
+    std::memcpy(cn + kCnVal, &val, sizeof val);
+    std::memcpy(cn + kCnSeq, &tag, sizeof tag);
+    std::memcpy(cn + kCnAck, &tag, sizeof tag);
+    std::memcpy(cn + kCnLen, &body_len, sizeof body_len);
+    std::memcpy(cn + kCnHeader, body, body_len);
+    sockaddr_nl kernel{};
+    kernel.nl_family = AF_NETLINK;
+    for (;;) {
+      ssize_t n = ::sendto(sock.get(), msg.data(), nlh.nlmsg_len, 0,
+                           reinterpret_cast<const sockaddr*>(&kernel), sizeof kernel);
+      if (n >= 0) return {};
+      if (errno != EINTR) return err("send to the process connector: " + errno_text(errno));
+    }
+  }
+
+  Status subscribe() {
+    sock.reset(::socket(AF_NETLINK, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, NETLINK_CONNECTOR));
+    if (!sock) {
+      int e = errno;
+      std::string why = "socket(NETLINK_CONNECTOR): " + errno_text(e);
+      if (e == EPROTONOSUPPORT || e == EAFNOSUPPORT) why += " (kernel built without CONFIG_CONNECTOR)";
+      return err(why);
+    }
+    const int size = kReceiveBufferBytes;
+    if (::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size) != 0)
+      (void)::setsockopt(sock.get(), SOL_SOCKET, SO_RCVBUF, &size, sizeof size);  // capped by rmem_max
+    sockaddr_nl local{};
+    local.nl_family = AF_NETLINK;
+    local.nl_groups = CN_IDX_PROC;  // nl_pid 0: the kernel picks a unique port id
+    if (::bind(sock.get(), reinterpret_cast<const sockaddr*>(&local), sizeof local) != 0) {
+      int e = errno;
+      return err("bind to the process connector: " + errno_text(e) + (e == EPERM ? " (needs CAP_NET_ADMIN)" : ""));
+    }
+    socklen_t alen = sizeof local;
+    if (::getsockname(sock.get(), reinterpret_cast<sockaddr*>(&local), &alen) == 0) portid = local.nl_pid;
+
+    // A plain listen (every kernel), then the same with a filter (>= 6.6; ignored before). The
+    // filtered request is not acknowledged: its ack (event type "none") is dropped by the filter.
+    const std::uint32_t tag = next_tag();
+    const std::uint32_t op = kMcastListen;
+    if (Status s = send_request(tag, &op, sizeof op); !s) return s;
+    const ProcInput filter{kMcastListen, kWanted};
+    if (Status s = send_request(tag + 2, &filter, sizeof filter); !s) return s;
+    return await_ack(tag);
+  }
+
+  // The kernel answers a listen request synchronously, to every listener.
+  Status await_ack(std::uint32_t tag) {
+    bool acked = false;
+    std::int32_t refused = 0;
+    const std::int64_t deadline = monotonic_ns() + std::int64_t{kAckWaitMs} * 1'000'000;
+    auto on_event = [&](const ProcEvent& e) {
+      if (e.kind != ProcEvent::Kind::Ack) return handle(e);
+      if (e.ack == tag + 1) {
+        acked = true;
+        refused = e.err;
+      }
+    };
+    while (!acked) {
+      const std::int64_t left_ms = (deadline - monotonic_ns()) / 1'000'000;
+      if (left_ms <= 0) break;
+      pollfd p{sock.get(), POLLIN, 0};
+      if (::poll(&p, 1, static_cast<int>(left_ms)) <= 0) continue;
+      receive(kMaxDatagramsPerPump, on_event);
+    }
+    if (!acked)
+      return err("the process connector did not answer the listen request (it needs CAP_NET_ADMIN "
+                 "before Linux 6.6, and the initial pid and user namespaces)");
+    if (refused != 0) return err("the process connector refused to listen: " + errno_text(refused));
+    return {};
+  }
+
+  void unsubscribe() {
+    const std::uint32_t op = kMcastIgnore;
+    (void)send_request(next_tag(), &op, sizeof op);
+  }
+
+  // --- receiving -----------------------------------------------------------------------------------
+
+  // Up to max datagrams, without blocking. Caller holds read_mu (or is the only reader yet).
+  template <typename Fn>
+  void receive(int max, Fn&& fn) {
+    for (int i = 0; i < max; ++i) {
+      sockaddr_nl from{};
+      socklen_t flen = sizeof from;
+      ssize_t n = ::recvfrom(sock.get(), buf.data(), buf.size(), MSG_DONTWAIT,
+                             reinterpret_cast<sockaddr*>(&from), &flen);
+      if (n < 0) {
+        if (errno == EINTR) continue;
+        if (errno == ENOBUFS) {
+          ++overruns;
+          if (!overrun_logged) {
+            overrun_logged = true;
+            log::warn(kComponent, "process events lost (socket buffer overrun); attribution of "
+                                  "processes that exit quickly may be incomplete");
+          }
+          continue;
+        }
+        return;  // EAGAIN: nothing more now
+      }
+      if (from.nl_pid != 0) continue;  // only the kernel speaks for the connector
+      parse_connector_datagram(buf.data(), static_cast<std::size_t>(n), fn);
+    }
+  }
+
+  // Everything queued (up to a bound) is received first, then the program of each exec'd process
+  // is read before anything else is done: when the thread is behind, that is what will not wait.
+  // Then the events are applied in order.
+  // from_thread: called by the connector's own thread (which alone spins for execs).
+  void pump(bool from_thread) {
+    std::lock_guard lock(read_mu);
+    batch.clear();
+    receive(kMaxDatagramsPerPump, [this](const ProcEvent& e) { batch.push_back(e); });
+    if (batch.empty()) return;
+    if (from_thread && spin_ns > 0)
+      for (const ProcEvent& e : batch) note_for_spin(e);
+    exec_reads.assign(batch.size(), std::nullopt);
+    last_exec.clear();
+    for (std::size_t i = 0; i < batch.size(); ++i)
+      if (batch[i].kind == ProcEvent::Kind::Exec) last_exec[batch[i].tgid] = i;
+    for (std::size_t i = 0; i < batch.size(); ++i)  // oldest first: the likeliest to exit next
+      if (batch[i].kind == ProcEvent::Kind::Exec && last_exec[batch[i].tgid] == i)
+        exec_reads[i] = snapshot_process(batch[i].tgid, SnapshotDepth::Full);
+    for (std::size_t i = 0; i < batch.size(); ++i) {
+      if (batch[i].kind != ProcEvent::Kind::Exec) {
+        handle(batch[i]);
+      } else if (last_exec[batch[i].tgid] == i) {
+        on_exec(batch[i], std::move(exec_reads[i]));
+      } else {
+        // Exec'd again within the batch: what /proc shows now is the later program, not this one.
+        on_exec(batch[i], std::nullopt);
+      }
+    }
+  }
+
+  // --- what each event means -------------------------------------------------------------------
+
+  void handle(const ProcEvent& e) {
+    switch (e.kind) {
+      case ProcEvent::Kind::Fork:
+        if (e.pid != e.tgid) return;  // a new thread
+        ++events;
+        ++forks;
+        on_fork(e);
+        return;
+      case ProcEvent::Kind::Exec:
+        on_exec(e, snapshot_process(e.tgid, SnapshotDepth::Full));
+        return;
+      case ProcEvent::Kind::Uid:
+        ++events;
+        ++uid_changes;
+        history->set_uid(e.tgid, e.uid);
+        return;
+      case ProcEvent::Kind::Exit:
+        if (e.pid != e.tgid) return;  // a thread; the process lives on
+        ++events;
+        ++exits;
+        history->exited(e.tgid, e.time_ns);
+        return;
+      case ProcEvent::Kind::Ack:
+      case ProcEvent::Kind::Other:
+        return;
+    }
+  }
+
+  std::string exe_of(std::uint32_t pid) {
+    if (pid == 0) return {};
+    if (auto g = history->running(static_cast<pid_t>(pid))) return std::move(g->info.exe);
+    return read_exe(static_cast<pid_t>(pid));
+  }
+
+  void on_fork(const ProcEvent& e) {
+    std::optional<ProcessGeneration> parent = history->running(e.parent_tgid);
+    if (!parent) {
+      // A process from before we listened: record it too, it may exit before it is drained.
+      if (auto snap = snapshot_process(e.parent_tgid, SnapshotDepth::Full)) {
+        snap->info.parent_exe = exe_of(snap->info.ppid);
+        history->learn(e.parent_tgid, e.time_ns, snap->start_ticks, snap->info);
+        parent = history->running(e.parent_tgid);
+      }
+    }
+    agent::ProcessInfo child;
+    std::uint64_t ticks = 0;
+    if (parent) {
+      child = std::move(parent->info);
+      child.parent_exe = child.exe;
+      child.ppid = static_cast<std::uint32_t>(e.parent_tgid);
+      if (auto snap = snapshot_process(e.tgid, SnapshotDepth::Light)) {
+        child.comm = std::move(snap->info.comm);
+        child.login_uid = snap->info.login_uid;  // may have been set since the parent was read
+        ticks = snap->start_ticks;
+        if (snap->info.ppid != child.ppid) {     // CLONE_PARENT: a sibling, not a child
+          child.ppid = snap->info.ppid;
+          child.parent_exe = exe_of(child.ppid);
+        }
+      }
+    } else if (auto snap = snapshot_process(e.tgid, SnapshotDepth::Full)) {
+      child = std::move(snap->info);
+      child.parent_exe = exe_of(child.ppid);
+      ticks = snap->start_ticks;
+    }
+    child.pid = static_cast<std::uint32_t>(e.tgid);
+    child.user.clear();
+    // Even knowing nothing else, recording that the pid began here keeps a later reader from
+    // giving its records to whoever had the pid before.
+    history->begin(e.tgid, e.time_ns, ticks, /*by_exec=*/false, std::move(child));
+  }
+
+  // snap: /proc/<pid> read as soon as the event was received; nothing if it could not be read.
+  void on_exec(const ProcEvent& e, std::optional<ProcSnapshot> snap) {
+    ++events;
+    ++execs;
+    agent::ProcessInfo info;
+    std::uint64_t ticks = 0;
+    if (snap && snap->complete) {
+      info = std::move(snap->info);
+      ticks = snap->start_ticks;
+      info.parent_exe = exe_of(info.ppid);
+    } else if (auto before = history->running(e.tgid)) {
+      // Exited (or reaped) before /proc could be read in full: an exec keeps the parent and the
+      // uids, so those come from the generation it replaced; the program, if it was read.
+      info = std::move(before->info);
+      info.exe = snap ? std::move(snap->info.exe) : std::string();
+      info.comm.clear();
+      ticks = before->start_ticks;
+    } else if (snap) {
+      info = std::move(snap->info);
+    }
+    if (info.exe.empty()) ++exec_unread;
+    info.pid = static_cast<std::uint32_t>(e.tgid);
+    info.user.clear();
+    history->begin(e.tgid, e.time_ns, ticks, /*by_exec=*/true, std::move(info));
+  }
+
+  // --- the thread --------------------------------------------------------------------------------
+
+  void raise_priority() {
+    if (realtime) {
+      sched_param sp{};
+      sp.sched_priority = 1;
+      if (::pthread_setschedparam(::pthread_self(), SCHED_FIFO, &sp) == 0) {
+        scheduling = 2;
+        return;
+      }
+    }
+    if (::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), -10) == 0) scheduling = 1;
+  }
+
+  void run() {
+    raise_priority();
+    pollfd fds[2] = {{sock.get(), POLLIN, 0}, {stop.get(), POLLIN, 0}};
+    for (;;) {
+      // Blocks, unless a fork was just seen and its exec is worth waiting for awake.
+      const bool spin = spin_for_exec();
+      int n = ::poll(fds, 2, spin ? 0 : -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) {
+        log::error(kComponent, "process connector: poll failed; events are now read at drain",
+                   {{"error", errno_text(errno)}});
+        thread_gone = true;
+        return;
+      }
+      if (n == 0) {
+        spin_pause();
+        continue;
+      }
+      if (fds[1].revents != 0) return;
+      if (fds[0].revents != 0) {  // POLLERR too: the overrun is reported by recv
+        busy = true;
+        pump(true);
+        busy = false;
+        if (waiters > 0) {
+          { std::lock_guard lock(sync_mu); }
+          synced.notify_all();
+        }
+      }
+    }
+  }
+
+  // --- waiting awake for an exec ------------------------------------------------------------------
+  // A thread blocked in poll() sleeps, and so may its CPU: waking an idle CPU (a deep C-state, or
+  // a halted virtual CPU, which needs the hypervisor) can take a millisecond, as long as a short
+  // process lives. A fork is usually followed by the child's exec within a millisecond, so after
+  // one the thread polls without sleeping until the exec (or exit) of every child it saw forked
+  // arrives, for at most spin_ns, and only from a budget (a share of one CPU, with a burst), and
+  // only on machines with more than one CPU (the child must be able to run meanwhile).
+
+  void note_for_spin(const ProcEvent& e) {
+    if (spin_ns <= 0) return;
+    if (e.kind == ProcEvent::Kind::Fork && e.pid == e.tgid) {
+      if (awaiting_exec.size() < 64) awaiting_exec.push_back(e.tgid);
+      spin_until = monotonic_ns() + spin_ns;
+    } else if ((e.kind == ProcEvent::Kind::Exec || e.kind == ProcEvent::Kind::Exit) && !awaiting_exec.empty()) {
+      std::erase(awaiting_exec, e.tgid);
+    }
+  }
+
+  bool spin_for_exec() {
+    const std::int64_t now = monotonic_ns();
+    // Refill the budget for the time since the last look.
+    if (spin_clock != 0) {
+      spin_tokens = std::min<std::int64_t>(kSpinBurstNs, spin_tokens + (now - spin_clock) * kSpinSharePermille / 1000);
+      if (spinning) spin_tokens -= now - spin_clock;  // spent spinning
+    }
+    spin_clock = now;
+    spinning = !awaiting_exec.empty() && now < spin_until && spin_tokens > 0;
+    if (!spinning) awaiting_exec.clear();
+    return spinning;
+  }
+
+  static void spin_pause() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
+  bool readable() const {
+    pollfd p{sock.get(), POLLIN, 0};
+    return ::poll(&p, 1, 0) > 0;
+  }
+
+  // Everything queued before the call has been applied when this returns true. The order of the
+  // two checks matters: an event received by the thread after the socket was seen empty came
+  // later; one received before keeps `busy` set until it is applied.
+  bool sync(std::int64_t timeout_ns) {
+    if (thread_gone) {
+      pump(false);
+      return !readable();
+    }
+    if (!readable() && !busy) return true;
+    const std::int64_t deadline = monotonic_ns() + timeout_ns;
+    ++waiters;
+    bool done = false;
+    while (!done && monotonic_ns() < deadline) {
+      std::unique_lock lock(sync_mu);
+      synced.wait_for(lock, std::chrono::microseconds(500));
+      done = !readable() && !busy;
+    }
+    --waiters;
+    return done;
+  }
+};
+
+ProcConnector::ProcConnector(std::shared_ptr<ProcessHistory> history) : s_(std::make_unique<State>()) {
+  s_->history = std::move(history);
+}
+
+Result<std::unique_ptr<ProcConnector>> ProcConnector::open(std::shared_ptr<ProcessHistory> history) {
+  return open(std::move(history), Options{});
+}
+
+Result<std::unique_ptr<ProcConnector>> ProcConnector::open(std::shared_ptr<ProcessHistory> history,
+                                                           Options options) {
+  if (!history) return err("process connector: no history to record into");
+  std::unique_ptr<ProcConnector> c(new ProcConnector(std::move(history)));
+  State& s = *c->s_;
+  s.realtime = options.realtime;
+  if (options.spin_for_exec_ns > 0 && ::sysconf(_SC_NPROCESSORS_ONLN) > 1) s.spin_ns = options.spin_for_exec_ns;
+  if (Status st = s.subscribe(); !st) return err(st.error());
+  s.stop.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!s.stop) {
+    s.unsubscribe();
+    return err("eventfd: " + errno_text(errno));
+  }
+  // The thread takes no signals: they belong to the agent's loop.
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  try {
+    s.thread = std::thread([&s] { s.run(); });
+  } catch (const std::system_error& e) {
+    pthread_sigmask(SIG_SETMASK, &old, nullptr);
+    s.unsubscribe();
+    return err(std::string("process connector thread: ") + e.what());
+  }
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  pthread_setname_np(s.thread.native_handle(), "vigil-procev");
+  return c;
+}
+
+ProcConnector::~ProcConnector() {
+  if (!s_) return;
+  if (s_->thread.joinable()) {
+    const std::uint64_t one = 1;
+    (void)!::write(s_->stop.get(), &one, sizeof one);
+    s_->thread.join();
+  }
+  if (s_->sock) s_->unsubscribe();
+}
+
+void ProcConnector::pump() { s_->pump(false); }
+
+bool ProcConnector::sync(std::int64_t timeout_ns) { return s_->sync(timeout_ns); }
+
+std::string ProcConnector::scheduling() const {
+  switch (s_->scheduling.load()) {
+    case 2: return "SCHED_FIFO 1";
+    case 1: return "nice -10";
+    default: return "normal";
+  }
+}
+
+ProcConnector::Counters ProcConnector::counters() const {
+  Counters c;
+  c.events = s_->events;
+  c.forks = s_->forks;
+  c.execs = s_->execs;
+  c.exec_unread = s_->exec_unread;
+  c.exits = s_->exits;
+  c.uid_changes = s_->uid_changes;
+  c.overruns = s_->overruns;
+  return c;
+}
+
+}  // namespace vigil::platform
