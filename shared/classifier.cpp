@@ -1,17 +1,23 @@
 // How the classifier finds things (see classifier.h for what it promises):
 //
-// Two finders run over the same bytes, chunk by chunk:
-//   1. One Hyperscan streaming database: built-in types that have a literal anchor (the '@' of an
-//      email, "-----BEGIN ", AKIA/ASIA, secret_access_key, ghp_, xox?-, AIza) as fixed-width
-//      expressions without start-of-match tracking, plus every custom keyword and regex.
-//   2. A shape scanner (SSE2 when available, same semantics in plain C++) for the digit-led types
-//      Hyperscan is slow on: the start of a 4+ digit run beginning with 2-6 (card candidates),
-//      NNN-NN-NNNN (SSN candidates) and two capitals followed by two digits (IBAN candidates).
-//      On this text, Hyperscan spends most of its time in the class-led card/IBAN expressions
-//      (0.66 -> 0.40 GB/s for the built-ins alone), the scanner a fraction of that.
+// Two finders run over the same bytes, chunk by chunk (256 KiB slices, so the second reads what
+// the first just pulled into cache):
+//   1. One Hyperscan streaming database: the built-in types that have a literal anchor (the '@' of
+//      an email, "-----BEGIN ", AKIA/ASIA, secret_access_key, ghp_ and friends, xox?-, AIza) as
+//      fixed-width expressions, so no start-of-match (SOM) tracking is needed for them, plus every
+//      custom keyword and regex (SOM only where a custom expression has variable width).
+//   2. A shape scanner (AVX2 or SSE2 bitmasks, same semantics in plain C++) for the digit-led
+//      types: the start of a 4+ digit run beginning with 2-6 that continues like a card (card
+//      candidates), NNN-NN-NNNN (SSN candidates), two capitals and two digits (IBAN candidates);
+//      small parsers then cut the candidate value at each trigger.
+// Why (bench_classify text, CPU time, this repository's 2-vCPU build VM): the built-in types as
+// \b-delimited Hyperscan regexes ran at 0.14 GB/s with HS_FLAG_SOM_LEFTMOST and 0.40 GB/s without
+// (SOM on the email expression alone: 0.18 vs 0.77 GB/s); the class-led card and IBAN expressions
+// cost most of it. Anchored expressions + the shape scanner: ~2 GB/s for all built-in types.
+//
 // Candidates from both wait until the bytes around them (kRightReach after the hit, kLeftReach
-// before it) have been read, then a validator re-parses the value around the hit (from the end
-// offset: no SOM needed for built-ins), checks it, and the hit is counted once per occurrence.
+// before it) have been read, then a validator re-parses the value around the hit from its end
+// offset (a bounded window), checks it, and the hit is counted once per occurrence.
 #include "shared/classifier.h"
 
 #include <fcntl.h>
@@ -25,6 +31,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <unordered_set>
@@ -104,9 +111,10 @@ struct BuiltinDef {
   std::vector<std::string> context;      // lower case; matched case-insensitively at a word start
 };
 
-// Bytes after a hit's end offset that validation may read: an email's domain (<= 253) after the
-// first domain byte, or the context window; pending hits wait until these are visible.
-constexpr std::size_t kRightReach = 320;
+// Bytes after a hit's end offset that validation may read: an email's domain (<= 260 scanned)
+// after the first domain byte, then the context window after the address; pending hits wait until
+// these are visible, so the outcome never depends on where chunks happen to end.
+constexpr std::size_t kRightReach = 384;
 // Bytes before a hit's start that validation may read: an email's local part (<= 64 + slack)
 // before the '@', plus the context window.
 constexpr std::size_t kLeftReach = 96 + kContextWindow;
@@ -115,7 +123,7 @@ constexpr std::size_t kShapeReach = 64;
 // Bytes of earlier chunks kept when streaming a file.
 constexpr std::size_t kCarry = 4096;
 static_assert(kCarry >= kRightReach + kLeftReach + kShapeReach + 128);
-static_assert(kRightReach >= 260 + 3 && kRightReach >= kContextWindow + 2);
+static_assert(kRightReach >= 261 + kContextWindow + 2);
 
 const std::vector<BuiltinDef>& builtin_defs() {
   static const std::vector<BuiltinDef> defs = {
@@ -307,6 +315,7 @@ struct Compiled {
   std::vector<TypeInfo> types;
   std::vector<PatternMeta> patterns;
   std::uint32_t card_type = 0, ssn_type = 0, iban_type = 0;  // found by the shape scanner
+  ClassifierOptions::Simd simd = ClassifierOptions::Simd::Scalar;  // resolved: never Auto
 };
 
 // The bytes a scan can currently see: absolute stream offsets [lo, hi) at `base` (base[0] is lo).
@@ -455,12 +464,15 @@ void block_dispatch(const Compiled& c, const View& v, std::uint64_t p, BlockTrig
 
 // The block loop, for positions [p, limit) while 80 bytes are readable; returns where it stopped.
 // BODY is shared by the SSE2 and AVX2 versions; only how the masks are computed differs.
-#define VIGIL_SHAPE_BLOCK_LOOP(MASKS)                                                   \
+// (Skipping blocks without two adjacent digits after the digit mask was tried: faster on random
+// bytes, ~20% slower on prose, where half the blocks have some and the branch mispredicts.)
+#define VIGIL_SHAPE_BLOCK_LOOP(DIGITS, REST)                                            \
   bool prev_digit = is_digit(v.at(p - 1)), prev_upper = is_upper(v.at(p - 1));          \
   while (p + 64 <= limit && p + 80 <= v.hi) {                                           \
     const char* b = v.base + (p - v.lo);                                                \
     BlockMasks m;                                                                       \
-    MASKS;                                                                              \
+    DIGITS;                                                                             \
+    REST;                                                                               \
     const BlockTriggers t = block_triggers(m, prev_digit, prev_upper);                  \
     if ((t.card | t.ssn | t.iban) != 0) block_dispatch(c, v, p, t, emit);              \
     prev_digit = (m.d >> 63) != 0;                                                      \
@@ -480,22 +492,26 @@ inline std::uint64_t sse2_eq(__m128i x, char c) {
 }
 template <typename Emit>
 std::uint64_t shape_blocks_sse2(const Compiled& c, const View& v, std::uint64_t p, std::uint64_t limit, Emit& emit) {
-  VIGIL_SHAPE_BLOCK_LOOP({
-    m.d = m.u = m.h = m.s = m.f = 0;
-    for (int k = 0; k < 4; ++k) {
-      const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * k));
-      m.d |= sse2_range(x, '0', 10) << (16 * k);
-      m.u |= sse2_range(x, 'A', 26) << (16 * k);
-      m.h |= sse2_eq(x, '-') << (16 * k);
-      m.s |= sse2_eq(x, ' ') << (16 * k);
-      m.f |= sse2_range(x, '2', 5) << (16 * k);
-    }
-    const __m128i x4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 64));
-    m.d4 = sse2_range(x4, '0', 10);
-    m.u4 = sse2_range(x4, 'A', 26);
-    m.h4 = sse2_eq(x4, '-');
-    m.s4 = sse2_eq(x4, ' ');
-  })
+  __m128i x[5];
+  VIGIL_SHAPE_BLOCK_LOOP(
+      {
+        for (int k = 0; k < 5; ++k) x[k] = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 16 * k));
+        m.d = sse2_range(x[0], '0', 10) | sse2_range(x[1], '0', 10) << 16 | sse2_range(x[2], '0', 10) << 32 |
+              sse2_range(x[3], '0', 10) << 48;
+        m.d4 = sse2_range(x[4], '0', 10);
+      },
+      {
+        m.u = m.h = m.s = m.f = 0;
+        for (int k = 0; k < 4; ++k) {
+          m.u |= sse2_range(x[k], 'A', 26) << (16 * k);
+          m.h |= sse2_eq(x[k], '-') << (16 * k);
+          m.s |= sse2_eq(x[k], ' ') << (16 * k);
+          m.f |= sse2_range(x[k], '2', 5) << (16 * k);
+        }
+        m.u4 = sse2_range(x[4], 'A', 26);
+        m.h4 = sse2_eq(x[4], '-');
+        m.s4 = sse2_eq(x[4], ' ');
+      })
 }
 #endif
 
@@ -513,23 +529,27 @@ __attribute__((target("avx2"))) inline std::uint64_t avx2_eq(__m256i x, char c) 
 template <typename Emit>
 __attribute__((target("avx2"))) std::uint64_t shape_blocks_avx2(const Compiled& c, const View& v, std::uint64_t p,
                                                                   std::uint64_t limit, Emit& emit) {
-  VIGIL_SHAPE_BLOCK_LOOP({
-    const __m256i x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
-    const __m256i x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32));
-    const __m128i x4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 64));
-    m.d = avx2_range(x0, '0', 10) | avx2_range(x1, '0', 10) << 32;
-    m.u = avx2_range(x0, 'A', 26) | avx2_range(x1, 'A', 26) << 32;
-    m.h = avx2_eq(x0, '-') | avx2_eq(x1, '-') << 32;
-    m.s = avx2_eq(x0, ' ') | avx2_eq(x1, ' ') << 32;
-    m.f = avx2_range(x0, '2', 5) | avx2_range(x1, '2', 5) << 32;
-    m.d4 = sse2_range(x4, '0', 10);
-    m.u4 = sse2_range(x4, 'A', 26);
-    m.h4 = sse2_eq(x4, '-');
-    m.s4 = sse2_eq(x4, ' ');
-  })
+  __m256i x0, x1;
+  __m128i x4;
+  VIGIL_SHAPE_BLOCK_LOOP(
+      {
+        x0 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b));
+        x1 = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + 32));
+        x4 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(b + 64));
+        m.d = avx2_range(x0, '0', 10) | avx2_range(x1, '0', 10) << 32;
+        m.d4 = sse2_range(x4, '0', 10);
+      },
+      {
+        m.u = avx2_range(x0, 'A', 26) | avx2_range(x1, 'A', 26) << 32;
+        m.h = avx2_eq(x0, '-') | avx2_eq(x1, '-') << 32;
+        m.s = avx2_eq(x0, ' ') | avx2_eq(x1, ' ') << 32;
+        m.f = avx2_range(x0, '2', 5) | avx2_range(x1, '2', 5) << 32;
+        m.u4 = sse2_range(x4, 'A', 26);
+        m.h4 = sse2_eq(x4, '-');
+        m.s4 = sse2_eq(x4, ' ');
+      })
 }
 
-const bool kHaveAvx2 = __builtin_cpu_supports("avx2");
 #endif
 #undef VIGIL_SHAPE_BLOCK_LOOP
 
@@ -556,15 +576,19 @@ class ShapeScanner {
   template <typename Emit>
   void run(const Compiled& c, const View& v, std::uint64_t limit, Emit& emit) {
     std::uint64_t p = std::max(next_, v.lo);
+    switch (c.simd) {
+      case ClassifierOptions::Simd::Avx2:
 #if defined(VIGIL_CLASSIFIER_AVX2)
-    if (kHaveAvx2) {
-      p = shape_blocks_avx2(c, v, p, limit, emit);
-    } else
+        p = shape_blocks_avx2(c, v, p, limit, emit);
 #endif
-    {
+        break;
+      case ClassifierOptions::Simd::Sse2:
 #if defined(__SSE2__)
-      p = shape_blocks_sse2(c, v, p, limit, emit);
+        p = shape_blocks_sse2(c, v, p, limit, emit);
 #endif
+        break;
+      default:
+        break;
     }
     for (; p < limit; ++p) {
       const int c0 = v.at(p);
@@ -967,11 +991,28 @@ Classifier::~Classifier() = default;
 
 std::size_t Classifier::pattern_count() const { return impl_->patterns.size(); }
 
-Result<std::unique_ptr<Classifier>> Classifier::create(const std::vector<ClassifierRule>& custom) {
+namespace {
+ClassifierOptions::Simd best_simd() {
+#if defined(VIGIL_CLASSIFIER_AVX2)
+  if (__builtin_cpu_supports("avx2")) return ClassifierOptions::Simd::Avx2;
+#endif
+#if defined(__SSE2__)
+  return ClassifierOptions::Simd::Sse2;
+#else
+  return ClassifierOptions::Simd::Scalar;
+#endif
+}
+}  // namespace
+
+Result<std::unique_ptr<Classifier>> Classifier::create(const std::vector<ClassifierRule>& custom,
+                                                       const ClassifierOptions& options) {
   if (hs_valid_platform() != HS_SUCCESS)
     return err("classifier: this CPU lacks the instructions Hyperscan needs (SSSE3)");
 
   auto impl = std::make_unique<Impl>();
+  // Never more than the CPU (and this build) can do, whatever was asked for.
+  const ClassifierOptions::Simd best = best_simd();
+  impl->simd = options.simd == ClassifierOptions::Simd::Auto ? best : std::min(options.simd, best);
   std::vector<std::string> expressions;
   std::vector<unsigned> flags;
 
@@ -1118,8 +1159,13 @@ Result<ScanResult> Classifier::scan_fd(int fd, const std::string& name, const Sc
   if (!scratch) return err(scratch.error());
   ScratchLease lease{impl_->pool.get(), std::move(scratch).value()};
 
-  const std::size_t chunk = effective_chunk(limits);
-  std::vector<char> buf(kCarry + chunk);
+  // Reads of chunk_bytes, but no bigger buffer than the file needs (many small files are the
+  // common case); a file that grows meanwhile is simply read in more rounds.
+  const std::uint64_t size_hint = st.st_size > 0 ? static_cast<std::uint64_t>(st.st_size) + 1 : 4096;
+  const std::size_t chunk = static_cast<std::size_t>(
+      std::max<std::uint64_t>(64, std::min<std::uint64_t>({effective_chunk(limits), size_hint, limits.max_bytes})));
+  const auto buf_owner = std::make_unique_for_overwrite<char[]>(kCarry + chunk);
+  char* const buf = buf_owner.get();
   std::uint64_t base = 0;  // stream offset of buf[0]
   std::size_t len = 0;     // bytes held in buf
   std::uint64_t total = 0;
@@ -1149,17 +1195,17 @@ Result<ScanResult> Classifier::scan_fd(int fd, const std::string& name, const Sc
       break;
     }
     if (len > kCarry) {  // keep only what pending hits and the context window may still need
-      std::memmove(buf.data(), buf.data() + (len - kCarry), kCarry);
+      std::memmove(buf, buf + (len - kCarry), kCarry);
       base += len - kCarry;
       len = kCarry;
     }
     const std::size_t want = static_cast<std::size_t>(std::min<std::uint64_t>(chunk, limits.max_bytes - total));
-    const std::ptrdiff_t got = read_at(buf.data() + len, want, total);
+    const std::ptrdiff_t got = read_at(buf + len, want, total);
     if (got < 0) return err("classifier: cannot read " + name + ": " + errno_text(errno));
     if (got > 0) {
       len += static_cast<std::size_t>(got);
       total += static_cast<std::uint64_t>(got);
-      const View view{buf.data(), base, base + len};
+      const View view{buf, base, base + len};
       if (auto s = run.feed(view, static_cast<std::size_t>(got)); !s) return err(s.error());
       run.process(view, false);
     }
@@ -1167,7 +1213,7 @@ Result<ScanResult> Classifier::scan_fd(int fd, const std::string& name, const Sc
     if (st.st_nlink == 0) return err("classifier: " + name + " was deleted while it was being scanned");
     if (static_cast<std::size_t>(got) < want) break;  // end of file
   }
-  if (auto s = run.finish(View{buf.data(), base, base + len}); !s) return err(s.error());
+  if (auto s = run.finish(View{buf, base, base + len}); !s) return err(s.error());
 
   ScanResult result;
   result.findings = run.findings();

@@ -48,10 +48,10 @@ constexpr int kMaxReadsPerDrain = 64;
 constexpr int kMaxWalkDepth = 16384;
 // Nesting followed when naming directories removed before we could look (rm -rf).
 constexpr int kMaxRemovedDepth = 256;
-// How long a drain waits for the process connector's thread to apply what is queued (it is
-// normally done within microseconds; a fork storm may take longer, then records are attributed
-// with what is known).
-constexpr std::int64_t kProcessSyncTimeoutNs = 20'000'000;
+// How long one drain() waits in all for the process connector's thread to apply the process
+// events queued before each read (normally done within microseconds; in a fork storm it may
+// fall behind, and records are then attributed with what is known).
+constexpr std::int64_t kProcessSyncBudgetNs = 20'000'000;
 
 // What we ask the kernel for. FAN_ONDIR: also directories (mkdir, rmdir, directory renames).
 // FAN_EVENT_ON_CHILD is not needed: a filesystem mark sees every inode of the filesystem.
@@ -1054,6 +1054,9 @@ struct FanotifySource::Impl {
 
   // Reads until the queue is empty (`emptied`) or the per-drain budget is spent.
   Status read_all(const Sink& sink, agent::DrainStats& stats, bool& emptied) {
+    // Waiting for the process connector is budgeted per drain, not per read: a fork storm it
+    // cannot keep up with must not stall capture.
+    const std::int64_t sync_deadline = monotonic_ns() + kProcessSyncBudgetNs;
     for (int reads = 0; reads < kMaxReadsPerDrain; ++reads) {
       ssize_t n = ::read(fan.get(), buf.data(), buf.size());
       if (n < 0 && errno == EINTR) continue;
@@ -1066,7 +1069,7 @@ struct FanotifySource::Impl {
       // have caused it, and every fork or exec that came before its records is already queued on
       // the connector's socket. Have those applied before attributing anything.
       const std::int64_t read_at = monotonic_ns();
-      if (connector && !connector->sync(kProcessSyncTimeoutNs)) ++counters.process_sync_timeouts;
+      if (connector && !connector->sync(read_at, sync_deadline)) ++counters.process_sync_timeouts;
       procs.new_batch(read_at);
       if (Status s = handle_buffer(static_cast<std::size_t>(n), realtime_ns(), sink, stats); !s)
         return s;

@@ -190,8 +190,11 @@ struct ProcConnector::State {
   std::uint32_t portid = 0;
   std::thread thread;
   std::mutex read_mu;  // one reader at a time, so events are handled in the order they came
-  // sync(): the thread is between receiving events and having applied them.
+  // sync(): the thread is between receiving events and having applied them; and the time before
+  // which everything queued has been applied (a receive found the socket empty at that time).
   std::atomic<bool> busy{false};
+  std::atomic<std::int64_t> caught_up{0};
+  std::int64_t emptied_at = 0;  // under read_mu: when the last receive() found nothing more
   std::atomic<bool> thread_gone{false};
   std::atomic<int> waiters{0};
   std::mutex sync_mu;
@@ -312,6 +315,7 @@ struct ProcConnector::State {
     for (int i = 0; i < max; ++i) {
       sockaddr_nl from{};
       socklen_t flen = sizeof from;
+      const std::int64_t asked_at = monotonic_ns();
       ssize_t n = ::recvfrom(sock.get(), buf.data(), buf.size(), MSG_DONTWAIT,
                              reinterpret_cast<sockaddr*>(&from), &flen);
       if (n < 0) {
@@ -325,7 +329,8 @@ struct ProcConnector::State {
           }
           continue;
         }
-        return;  // EAGAIN: nothing more now
+        emptied_at = asked_at;  // EAGAIN: everything queued before asked_at has been received
+        return;
       }
       if (from.nl_pid != 0) continue;  // only the kernel speaks for the connector
       parse_connector_datagram(buf.data(), static_cast<std::size_t>(n), fn);
@@ -339,7 +344,13 @@ struct ProcConnector::State {
   void pump(bool from_thread) {
     std::lock_guard lock(read_mu);
     batch.clear();
+    emptied_at = 0;
     receive(kMaxDatagramsPerPump, [this](const ProcEvent& e) { batch.push_back(e); });
+    apply_batch(from_thread);
+    if (emptied_at != 0) caught_up = emptied_at;
+  }
+
+  void apply_batch(bool from_thread) {
     if (batch.empty()) return;
     if (from_thread && spin_ns > 0)
       for (const ProcEvent& e : batch) note_for_spin(e);
@@ -548,22 +559,26 @@ struct ProcConnector::State {
     return ::poll(&p, 1, 0) > 0;
   }
 
-  // Everything queued before the call has been applied when this returns true. The order of the
-  // two checks matters: an event received by the thread after the socket was seen empty came
-  // later; one received before keeps `busy` set until it is applied.
-  bool sync(std::int64_t timeout_ns) {
+  // Whether everything queued before `before_ns` has been applied: the thread found the socket
+  // empty after that time, or it is empty now and the thread holds nothing received but not yet
+  // applied. The order of those two checks matters: an event received by the thread after the
+  // socket was seen empty came later; one received before keeps `busy` set until it is applied.
+  bool applied(std::int64_t before_ns) const {
+    return caught_up >= before_ns || (!readable() && !busy);
+  }
+
+  bool sync(std::int64_t before_ns, std::int64_t deadline_ns) {
     if (thread_gone) {
       pump(false);
       return !readable();
     }
-    if (!readable() && !busy) return true;
-    const std::int64_t deadline = monotonic_ns() + timeout_ns;
+    if (applied(before_ns)) return true;
     ++waiters;
     bool done = false;
-    while (!done && monotonic_ns() < deadline) {
+    while (!done && monotonic_ns() < deadline_ns) {
       std::unique_lock lock(sync_mu);
       synced.wait_for(lock, std::chrono::microseconds(500));
-      done = !readable() && !busy;
+      done = applied(before_ns);
     }
     --waiters;
     return done;
@@ -619,7 +634,9 @@ ProcConnector::~ProcConnector() {
 
 void ProcConnector::pump() { s_->pump(false); }
 
-bool ProcConnector::sync(std::int64_t timeout_ns) { return s_->sync(timeout_ns); }
+bool ProcConnector::sync(std::int64_t queued_before_ns, std::int64_t deadline_ns) {
+  return s_->sync(queued_before_ns, deadline_ns);
+}
 
 std::string ProcConnector::scheduling() const {
   switch (s_->scheduling.load()) {

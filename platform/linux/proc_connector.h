@@ -88,9 +88,9 @@ class ProcConnector {
 
   // Handles the events queued right now (up to a bound), on the caller's thread.
   void pump();
-  // Waits until every event queued before the call has been applied (by the thread), at most
-  // timeout_ns; false if that did not happen in time.
-  bool sync(std::int64_t timeout_ns);
+  // Waits until every event queued before queued_before_ns (CLOCK_MONOTONIC) has been applied,
+  // until deadline_ns at the latest; false if that did not happen in time.
+  bool sync(std::int64_t queued_before_ns, std::int64_t deadline_ns);
   Counters counters() const;
   // How the thread is scheduled: "SCHED_FIFO 1", "nice -10" or "normal".
   std::string scheduling() const;

@@ -211,6 +211,12 @@ TEST_CASE("classifier counts occurrences, not engine reports", "[classify]") {
   CHECK(scan_str(*c, "4111111111111111 (visa)") == "credit_card:1:high");
   // A keyword inside the match itself does not corroborate it.
   CHECK(scan_str(*c, "contact@example.com") == "email:1:medium");
+  // Email edges: leading punctuation and a trailing full stop are not part of the address; an
+  // address glued to a word character is not one.
+  CHECK(scan_str(*c, "..bob@example.com.") == "email:1:medium");
+  CHECK(scan_str(*c, "<bob@example.com>, (amy@example.org)") == "email:2:medium");
+  CHECK(scan_str(*c, "bob@example.com_x") == "");
+  CHECK(scan_str(*c, "a@b@example.com") == "email:1:medium");
   // Context is a word start: "discard" does not contain the keyword "card" at a word start.
   CHECK(scan_str(*c, "discard 4111111111111111") == "credit_card:1:medium");
   // ... and it must be within kContextWindow bytes.
@@ -230,6 +236,9 @@ TEST_CASE("classifier finds cloud tokens built at run time", "[classify]") {
   CHECK(scan_str(*c, fake_google_key() + "X") == "");  // longer than a key
   CHECK(scan_str(*c, "AWS_SECRET_ACCESS_KEY: \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"") ==
         "aws_secret_access_key:1:high");
+  CHECK(scan_str(*c, "{\"awsSecretAccessKey\": \"wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY\"}") ==
+        "aws_secret_access_key:1:high");
+  CHECK(scan_str(*c, "secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY") == "");  // no "aws"
   CHECK(scan_str(*c, "aws secret access key => wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEYX") == "");
 }
 
@@ -260,6 +269,16 @@ TEST_CASE("classifier custom regexes, min_count and built-in thresholds", "[clas
   CHECK(scan_str(*c, "10.0.0.1 10.0.0.2 192.168.1.1") == "bulk_ip:3:low");
   CHECK(scan_str(*c, "a@example.com b@example.com") == "");  // email raised to min_count 3
   CHECK(scan_str(*c, "a@example.com b@example.com c@example.com") == "email:3:medium");
+}
+
+TEST_CASE("classifier counts regexes Hyperscan cannot track the start of", "[classify]") {
+  // \S{6,64} after a variable prefix: Hyperscan refuses start-of-match tracking for this one, so
+  // occurrences are told apart by end offsets (a report right after the previous one is the same
+  // occurrence growing).
+  auto c = make({regex("pw", R"(\bpass(?:word|wd)?\s*[:=]\s*\S{6,64})", 1, true), regex("fixed", R"(\bK\d{4}\b)")});
+  CHECK(scan_str(*c, "password: hunter2hunter2 and PASSWD=abcdefghij, pass = zzzzzz") == "pw:3:low");
+  CHECK(scan_str(*c, "password: short") == "");
+  CHECK(scan_str(*c, "K1234 K5678 K123 K12345") == "fixed:2:low");
 }
 
 TEST_CASE("classifier rejects bad rules with the rule id", "[classify]") {
@@ -457,6 +476,41 @@ TEST_CASE("classifier scan and scan_file agree on generated text at any chunk si
     INFO("chunk " << chunk);
     CHECK(rendered(c->scan_file(path, l)) == expect);
     CHECK(scan_str(*c, data, l) == expect);
+  }
+  // The SIMD levels of the shape scanner (cards, SSNs, IBANs) agree with the plain C++ one, here
+  // and on "digit soup" that puts card, SSN and IBAN shapes at every alignment.
+  std::string soup;
+  auto digits = [&](int n) {
+    std::string d;
+    for (int i = 0; i < n; ++i) d += static_cast<char>('0' + rng() % 10);
+    return d;
+  };
+  const std::string seps = " -";
+  while (soup.size() < (1 << 20)) {
+    const char sep = seps[rng() % 2];
+    switch (rng() % 9) {
+      case 0: soup += digits(1 + static_cast<int>(rng() % 20)); break;
+      case 1: soup += digits(3) + "-" + digits(2) + "-" + digits(4); break;  // SSN shape
+      case 2: soup += std::to_string(2 + rng() % 5) + digits(3) + sep + digits(4) + sep + digits(4) + sep + digits(4); break;
+      case 3: soup += "3" + std::to_string(rng() % 2 ? 4 : 7) + digits(2) + sep + digits(6) + sep + digits(5); break;
+      case 4: soup += "GB" + digits(2) + "WEST" + digits(14); break;
+      case 5: soup += std::string(1, "GDNFB"[rng() % 5]) + std::string(1, "BERL"[rng() % 4]) + digits(2); break;
+      case 6: soup += std::string(1, seps[rng() % 2]); break;
+      case 7: soup += "\n"; break;
+      default: soup += std::string(1, static_cast<char>('A' + rng() % 26)); break;
+    }
+  }
+  ScanLimits soup_limits = whole;
+  soup_limits.max_bytes = soup.size();
+  const std::string soup_expect = scan_str(*c, soup, soup_limits);
+  CHECK(soup_expect.find("credit_card:") != std::string::npos);
+  CHECK(soup_expect.find("us_ssn:") != std::string::npos);
+  for (auto simd : {ClassifierOptions::Simd::Scalar, ClassifierOptions::Simd::Sse2, ClassifierOptions::Simd::Avx2}) {
+    auto s = Classifier::create({keywords("kw", {"alpha", "omega"}), regex("re", R"(REF-\d{5})")}, ClassifierOptions{simd});
+    REQUIRE(s.ok());
+    INFO("simd level " << static_cast<int>(simd));
+    CHECK(scan_str(**s, data, whole) == expect);
+    CHECK(scan_str(**s, soup, soup_limits) == soup_expect);
   }
 }
 
