@@ -206,6 +206,17 @@ class Runtime {
     uv_signal_start(&sigint_, on_signal, SIGINT);
   }
 
+  // Events the kernel could not deliver never got seqs; an agent.loss with the count says so.
+  void report_unsequenced_loss(const char* reason, std::uint64_t count) {
+    dropped_ += count;
+    v1::Event loss;
+    loss.set_type("agent.loss");
+    loss.set_time_ns(now_ns());
+    loss.mutable_loss()->set_reason(reason);
+    loss.mutable_loss()->set_events(count);
+    pending_.push_back(std::move(loss));
+  }
+
   void drain_capture() {
     auto stats = source_->drain([this](FileActivity&& a) { pending_.push_back(make_file_event(a)); });
     if (!stats) {
@@ -215,13 +226,7 @@ class Runtime {
     if (stats->overflows) {
       // The kernel dropped events before we saw them: say so, then look at the watched paths
       // again so what changed meanwhile is still recorded.
-      dropped_ += stats->overflows;
-      v1::Event loss;
-      loss.set_type("agent.loss");
-      loss.set_time_ns(now_ns());
-      loss.mutable_loss()->set_reason("kernel_queue_overflow");
-      loss.mutable_loss()->set_events(stats->overflows);
-      pending_.push_back(std::move(loss));
+      report_unsequenced_loss("kernel_queue_overflow", stats->overflows);
       log::warn("capture", "kernel event queue overflowed; reconciling watched paths", {{"overflows", std::to_string(stats->overflows)}});
       flush();
       reconcile_now();
@@ -241,13 +246,7 @@ class Runtime {
     }
     if (stats->overflows) {
       // Device notifications the kernel could not deliver: say so (there is nothing to rescan).
-      dropped_ += stats->overflows;
-      v1::Event loss;
-      loss.set_type("agent.loss");
-      loss.set_time_ns(now_ns());
-      loss.mutable_loss()->set_reason("uevent_queue_overflow");
-      loss.mutable_loss()->set_events(stats->overflows);
-      pending_.push_back(std::move(loss));
+      report_unsequenced_loss("uevent_queue_overflow", stats->overflows);
     }
     // Device events are rare and an investigator wants them soon: flush now.
     if (stats->activities || stats->overflows) flush();
