@@ -255,12 +255,11 @@ Result<PatternMeta> plan_regex(const ClassifierRule& r, unsigned flags, std::uin
   if (info->min_width == 0) return err(where + "it can match the empty string");
   if (info->max_width == info->min_width) return PatternMeta{type, Start::Fixed, info->min_width};
   hs_database_t* db = nullptr;
-  if (hs_compile(r.regex.c_str(), flags | HS_FLAG_SOM_LEFTMOST, HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE, nullptr,
-                 &db, &cerr) == HS_SUCCESS) {
-    hs_free_database(db);
-    return PatternMeta{type, Start::Som, 0};
-  }
-  hs_free_compile_error(cerr);
+  const hs_error_t rc = hs_compile(r.regex.c_str(), flags | HS_FLAG_SOM_LEFTMOST,
+                                   HS_MODE_STREAM | HS_MODE_SOM_HORIZON_LARGE, nullptr, &db, &cerr);
+  const DatabasePtr db_guard(db);
+  const CompileErrorPtr err_guard(cerr);
+  if (rc == HS_SUCCESS) return PatternMeta{type, Start::Som, 0};
   return PatternMeta{type, Start::EndOnly, info->min_width};
 }
 
@@ -1124,8 +1123,8 @@ Result<ScanResult> Classifier::scan(std::string_view data, const ScanLimits& lim
 
   ScanRun run(*impl_, limits, lease.scratch.get());
   if (auto s = run.open(); !s) return err(s.error());
-  // The engines see the data chunk by chunk (as from a file, so results agree with scan_file);
-  // validation may look at everything up to `limit`, as it could in a file.
+  // Chunk by chunk, each step seeing only the bytes "read" so far, exactly as scan_fd does, so
+  // the two always agree.
   for (std::size_t off = 0; off < limit && !run.stopped();) {
     const std::size_t n = std::min(chunk, limit - off);
     off += n;

@@ -10,6 +10,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <limits>
 #include <map>
 #include <random>
 #include <sstream>
@@ -22,7 +23,6 @@
 #include "tests/unit/test_support.h"
 
 using namespace vigil;
-using vigil::test::must;
 using vigil::test::TempDir;
 namespace fs = std::filesystem;
 
@@ -202,7 +202,7 @@ TEST_CASE("classifier renders findings compactly", "[classify]") {
 
 TEST_CASE("classifier counts occurrences, not engine reports", "[classify]") {
   auto c = make();
-  // One address with several valid end offsets (b.co, b.co.uk) is one occurrence.
+  // One address is one occurrence, however many of its prefixes look like addresses (b.co, b.co.uk).
   CHECK(scan_str(*c, "x bob@mail.example.co.uk y") == "email:1:medium");
   // The same number twice is two occurrences; adjacent cards separated by one space are two.
   CHECK(scan_str(*c, "4111111111111111 and 4111111111111111") == "credit_card:2:medium");
@@ -328,6 +328,11 @@ TEST_CASE("classifier stops at max_bytes and says so", "[classify]") {
   CHECK(r->truncated);
   CHECK(r->bytes_scanned == 4096);
 
+  // "No limit" works too.
+  l.max_bytes = std::numeric_limits<std::size_t>::max();
+  CHECK(rendered(c->scan_file(path, l)) == "email:2:high");
+  CHECK(scan_str(*c, data, l) == "email:2:high");
+
   // Exactly max_bytes long is not truncated.
   l.max_bytes = data.size();
   auto exact = c->scan_file(path, l);
@@ -405,7 +410,8 @@ TEST_CASE("classifier scan_file: vanished, deleted and odd files are error value
       res = c->scan_file(p, l);
     });
     while (!started) std::this_thread::yield();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    // The scan takes hundreds of ms (128k reads of 64 bytes); 20 ms in, it is well under way.
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
     ::unlink(p.c_str());
     t.join();
     if (!res.ok()) {
@@ -505,6 +511,13 @@ TEST_CASE("classifier scan and scan_file agree on generated text at any chunk si
   const std::string soup_expect = scan_str(*c, soup, soup_limits);
   CHECK(soup_expect.find("credit_card:") != std::string::npos);
   CHECK(soup_expect.find("us_ssn:") != std::string::npos);
+  const auto soup_path = dir.write("soup.txt", soup);
+  for (std::size_t chunk : {std::size_t{64}, std::size_t{333}, std::size_t{1} << 20}) {
+    ScanLimits l = soup_limits;
+    l.chunk_bytes = chunk;
+    INFO("soup chunk " << chunk);
+    CHECK(rendered(c->scan_file(soup_path, l)) == soup_expect);
+  }
   for (auto simd : {ClassifierOptions::Simd::Scalar, ClassifierOptions::Simd::Sse2, ClassifierOptions::Simd::Avx2}) {
     auto s = Classifier::create({keywords("kw", {"alpha", "omega"}), regex("re", R"(REF-\d{5})")}, ClassifierOptions{simd});
     REQUIRE(s.ok());
