@@ -21,8 +21,8 @@
 // write(2) (a long-lived writer shows up at its close). The kernel merges queued records of one
 // process about the same entry, so repeated writes collapse into one Write, and a record holding
 // create+write+delete is reported in that order. Who did it: the kernel record carries only a pid.
-// With the process connector (proc_connector.h; needs CAP_NET_ADMIN before Linux 6.6 and the
-// initial pid namespace) every fork and exec is recorded from /proc the moment it happens, by a
+// With the process connector (proc_connector.h; needs the initial pid namespace, and
+// CAP_NET_ADMIN on older kernels) every fork and exec is recorded from /proc the moment it happens, by a
 // thread of the source's own, and kept for a while after the exit, so a process that exited before
 // its records were drained is still named, and a reused pid is not mistaken for its predecessor.
 // Without it (logged once) the process is read from /proc when the record is drained: one that

@@ -85,10 +85,10 @@ struct ProcInput {
 constexpr int kReceiveBufferBytes = 8 << 20;
 constexpr int kMaxDatagramsPerPump = 256;
 constexpr int kAckWaitMs = 500;
-// Spinning for an exec after a fork (see State::run): a share of one CPU, in permille, and how
-// much of it may be spent at once.
-constexpr std::int64_t kSpinSharePermille = 20;
-constexpr std::int64_t kSpinBurstNs = 100'000'000;
+// Staying awake after process activity (see State::stay_awake): a share of one CPU, in permille,
+// and how much may be spent at once.
+constexpr std::int64_t kAwakeSharePermille = 20;
+constexpr std::int64_t kAwakeBurstNs = 250'000'000;
 
 std::string errno_text(int e) {
   const char* d = strerrordesc_np(e);
@@ -110,7 +110,8 @@ std::int64_t monotonic_ns() {
 
 // Tags for our requests. The kernel answers a request with an event whose cn_msg.ack is the
 // request's ack + 1 (its seq is renumbered), and sends it to every listener: ours must be
-// recognisable. Even, never 0 - 1.
+// recognisable. Multiples of 4 (tag + 2 is the filtered request), so tag + 1 is never the 0 that
+// ordinary events carry.
 std::uint32_t next_tag() {
   static std::atomic<std::uint32_t> counter{0};
   return ((static_cast<std::uint32_t>(::getpid()) << 12) ^ (counter.fetch_add(4) + 0x5a5a0000u)) & ~3u;
@@ -203,13 +204,12 @@ struct ProcConnector::State {
   std::vector<ProcEvent> batch;                            // pump()'s, reused
   std::vector<std::optional<ProcSnapshot>> exec_reads;     // per batch entry
   std::unordered_map<pid_t, std::size_t> last_exec;        // tgid -> its last exec in the batch
-  // Spinning for an exec (thread only; see run()).
-  std::int64_t spin_ns = 0;               // 0: never
-  std::vector<pid_t> awaiting_exec;       // forked children whose exec or exit has not come
-  std::int64_t spin_until = 0;
-  std::int64_t spin_tokens = kSpinBurstNs;
-  std::int64_t spin_clock = 0;
-  bool spinning = false;
+  // Staying awake after process activity (thread only; see run()).
+  std::int64_t stay_awake_ns = 0;  // 0: never
+  std::int64_t awake_until = 0;
+  std::int64_t awake_tokens = kAwakeBurstNs;
+  std::int64_t awake_clock = 0;
+  bool awake = false;
   bool overrun_logged = false;
 
   std::atomic<std::uint64_t> events{0}, forks{0}, execs{0}, exec_unread{0}, exits{0}, uid_changes{0},
@@ -296,8 +296,8 @@ struct ProcConnector::State {
       receive(kMaxDatagramsPerPump, on_event);
     }
     if (!acked)
-      return err("the process connector did not answer the listen request (it needs CAP_NET_ADMIN "
-                 "before Linux 6.6, and the initial pid and user namespaces)");
+      return err("the process connector did not answer the listen request (it needs the initial "
+                 "pid and user namespaces, and CAP_NET_ADMIN on older kernels)");
     if (refused != 0) return err("the process connector refused to listen: " + errno_text(refused));
     return {};
   }
@@ -340,7 +340,7 @@ struct ProcConnector::State {
   // Everything queued (up to a bound) is received first, then the program of each exec'd process
   // is read before anything else is done: when the thread is behind, that is what will not wait.
   // Then the events are applied in order.
-  // from_thread: called by the connector's own thread (which alone spins for execs).
+  // from_thread: called by the connector's own thread (which alone stays awake after activity).
   void pump(bool from_thread) {
     std::lock_guard lock(read_mu);
     batch.clear();
@@ -352,15 +352,15 @@ struct ProcConnector::State {
 
   void apply_batch(bool from_thread) {
     if (batch.empty()) return;
-    if (from_thread && spin_ns > 0)
-      for (const ProcEvent& e : batch) note_for_spin(e);
+    if (from_thread && stay_awake_ns > 0)
+      for (const ProcEvent& e : batch) note_activity(e);
     exec_reads.assign(batch.size(), std::nullopt);
     last_exec.clear();
     for (std::size_t i = 0; i < batch.size(); ++i)
       if (batch[i].kind == ProcEvent::Kind::Exec) last_exec[batch[i].tgid] = i;
     for (std::size_t i = 0; i < batch.size(); ++i)  // oldest first: the likeliest to exit next
       if (batch[i].kind == ProcEvent::Kind::Exec && last_exec[batch[i].tgid] == i)
-        exec_reads[i] = snapshot_process(batch[i].tgid, SnapshotDepth::Full);
+        exec_reads[i] = snapshot_process(batch[i].tgid, SnapshotDepth::WithoutUid);
     for (std::size_t i = 0; i < batch.size(); ++i) {
       if (batch[i].kind != ProcEvent::Kind::Exec) {
         handle(batch[i]);
@@ -384,7 +384,7 @@ struct ProcConnector::State {
         on_fork(e);
         return;
       case ProcEvent::Kind::Exec:
-        on_exec(e, snapshot_process(e.tgid, SnapshotDepth::Full));
+        on_exec(e, snapshot_process(e.tgid, SnapshotDepth::WithoutUid));
         return;
       case ProcEvent::Kind::Uid:
         ++events;
@@ -409,41 +409,42 @@ struct ProcConnector::State {
     return read_exe(static_cast<pid_t>(pid));
   }
 
+  // A fork copies the parent: its record is inherited, nothing is read but the login uid. Only a
+  // parent we have no record of (it predates the listener) is read, and recorded too: it may exit
+  // before its activity is drained.
   void on_fork(const ProcEvent& e) {
     std::optional<ProcessGeneration> parent = history->running(e.parent_tgid);
     if (!parent) {
-      // A process from before we listened: record it too, it may exit before it is drained.
-      if (auto snap = snapshot_process(e.parent_tgid, SnapshotDepth::Full)) {
+      if (auto snap = snapshot_process(e.parent_tgid, SnapshotDepth::Full); snap && snap->complete) {
         snap->info.parent_exe = exe_of(snap->info.ppid);
         history->learn(e.parent_tgid, e.time_ns, snap->start_ticks, snap->info);
         parent = history->running(e.parent_tgid);
       }
     }
     agent::ProcessInfo child;
-    std::uint64_t ticks = 0;
+    std::uint64_t ticks = 0;  // unknown: not worth a read of the child's stat
+    bool ids_known = true;
     if (parent) {
       child = std::move(parent->info);
       child.parent_exe = child.exe;
       child.ppid = static_cast<std::uint32_t>(e.parent_tgid);
-      if (auto snap = snapshot_process(e.tgid, SnapshotDepth::Light)) {
-        child.comm = std::move(snap->info.comm);
-        child.login_uid = snap->info.login_uid;  // may have been set since the parent was read
-        ticks = snap->start_ticks;
-        if (snap->info.ppid != child.ppid) {     // CLONE_PARENT: a sibling, not a child
-          child.ppid = snap->info.ppid;
-          child.parent_exe = exe_of(child.ppid);
-        }
-      }
-    } else if (auto snap = snapshot_process(e.tgid, SnapshotDepth::Full)) {
+      ids_known = parent->ids_known;
+      // The child has the login uid its parent had at the fork, which the parent may have set
+      // since it was recorded (pam_loginuid does). The parent's /proc entry is warm; a first
+      // look at the child's would cost several times more.
+      if (auto login = login_uid_of(e.parent_tgid)) child.login_uid = *login;
+    } else if (auto snap = snapshot_process(e.tgid, SnapshotDepth::Full); snap && snap->complete) {
       child = std::move(snap->info);
       child.parent_exe = exe_of(child.ppid);
       ticks = snap->start_ticks;
+    } else {
+      ids_known = false;
     }
     child.pid = static_cast<std::uint32_t>(e.tgid);
     child.user.clear();
     // Even knowing nothing else, recording that the pid began here keeps a later reader from
     // giving its records to whoever had the pid before.
-    history->begin(e.tgid, e.time_ns, ticks, /*by_exec=*/false, std::move(child));
+    history->begin(e.tgid, e.time_ns, ticks, /*by_exec=*/false, std::move(child), ids_known);
   }
 
   // snap: /proc/<pid> read as soon as the event was received; nothing if it could not be read.
@@ -452,24 +453,35 @@ struct ProcConnector::State {
     ++execs;
     agent::ProcessInfo info;
     std::uint64_t ticks = 0;
+    bool ids_known = true;
+    std::optional<ProcessGeneration> before = history->running(e.tgid);
     if (snap && snap->complete) {
       info = std::move(snap->info);
       ticks = snap->start_ticks;
       info.parent_exe = exe_of(info.ppid);
-    } else if (auto before = history->running(e.tgid)) {
+      if (before && before->ids_known) {
+        info.uid = before->info.uid;  // not read (WithoutUid); an exec keeps the real uid
+      } else if (auto uid = real_uid_of(e.tgid)) {
+        info.uid = *uid;
+      } else {
+        ids_known = false;
+      }
+    } else if (before) {
       // Exited (or reaped) before /proc could be read in full: an exec keeps the parent and the
       // uids, so those come from the generation it replaced; the program, if it was read.
       info = std::move(before->info);
       info.exe = snap ? std::move(snap->info.exe) : std::string();
       info.comm.clear();
       ticks = before->start_ticks;
-    } else if (snap) {
-      info = std::move(snap->info);
+      ids_known = before->ids_known;
+    } else {
+      if (snap) info.exe = std::move(snap->info.exe);
+      ids_known = false;
     }
     if (info.exe.empty()) ++exec_unread;
     info.pid = static_cast<std::uint32_t>(e.tgid);
     info.user.clear();
-    history->begin(e.tgid, e.time_ns, ticks, /*by_exec=*/true, std::move(info));
+    history->begin(e.tgid, e.time_ns, ticks, /*by_exec=*/true, std::move(info), ids_known);
   }
 
   // --- the thread --------------------------------------------------------------------------------
@@ -490,8 +502,8 @@ struct ProcConnector::State {
     raise_priority();
     pollfd fds[2] = {{sock.get(), POLLIN, 0}, {stop.get(), POLLIN, 0}};
     for (;;) {
-      // Blocks, unless a fork was just seen and its exec is worth waiting for awake.
-      const bool spin = spin_for_exec();
+      // Blocks, unless process activity was just seen and more is likely to follow.
+      const bool spin = stay_awake();
       int n = ::poll(fds, 2, spin ? 0 : -1);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0) {
@@ -517,35 +529,30 @@ struct ProcConnector::State {
     }
   }
 
-  // --- waiting awake for an exec ------------------------------------------------------------------
+  // --- staying awake through a burst of process activity ----------------------------------------
   // A thread blocked in poll() sleeps, and so may its CPU: waking an idle CPU (a deep C-state, or
-  // a halted virtual CPU, which needs the hypervisor) can take a millisecond, as long as a short
-  // process lives. A fork is usually followed by the child's exec within a millisecond, so after
-  // one the thread polls without sleeping until the exec (or exit) of every child it saw forked
-  // arrives, for at most spin_ns, and only from a budget (a share of one CPU, with a burst), and
-  // only on machines with more than one CPU (the child must be able to run meanwhile).
+  // a halted virtual CPU, which needs the hypervisor) can take a millisecond or more, as long as a
+  // short process lives. Process activity comes in bursts (a script, a build step: fork, exec,
+  // exit, fork again within a millisecond), so after each process event the thread polls without
+  // sleeping for stay_awake_ns, from a budget (a share of one CPU, with a burst allowance), and
+  // only on machines with more than one CPU (the processes it waits for must be able to run).
 
-  void note_for_spin(const ProcEvent& e) {
-    if (spin_ns <= 0) return;
-    if (e.kind == ProcEvent::Kind::Fork && e.pid == e.tgid) {
-      if (awaiting_exec.size() < 64) awaiting_exec.push_back(e.tgid);
-      spin_until = monotonic_ns() + spin_ns;
-    } else if ((e.kind == ProcEvent::Kind::Exec || e.kind == ProcEvent::Kind::Exit) && !awaiting_exec.empty()) {
-      std::erase(awaiting_exec, e.tgid);
-    }
+  void note_activity(const ProcEvent& e) {
+    const bool process_event = (e.kind == ProcEvent::Kind::Fork || e.kind == ProcEvent::Kind::Exit)
+                                   ? e.pid == e.tgid  // not a thread's
+                                   : e.kind == ProcEvent::Kind::Exec;
+    if (process_event) awake_until = monotonic_ns() + stay_awake_ns;
   }
 
-  bool spin_for_exec() {
+  bool stay_awake() {
     const std::int64_t now = monotonic_ns();
-    // Refill the budget for the time since the last look.
-    if (spin_clock != 0) {
-      spin_tokens = std::min<std::int64_t>(kSpinBurstNs, spin_tokens + (now - spin_clock) * kSpinSharePermille / 1000);
-      if (spinning) spin_tokens -= now - spin_clock;  // spent spinning
+    if (awake_clock != 0) {
+      awake_tokens = std::min<std::int64_t>(kAwakeBurstNs, awake_tokens + (now - awake_clock) * kAwakeSharePermille / 1000);
+      if (awake) awake_tokens -= now - awake_clock;  // spent polling
     }
-    spin_clock = now;
-    spinning = !awaiting_exec.empty() && now < spin_until && spin_tokens > 0;
-    if (!spinning) awaiting_exec.clear();
-    return spinning;
+    awake_clock = now;
+    awake = now < awake_until && awake_tokens > 0;
+    return awake;
   }
 
   static void spin_pause() {
@@ -599,7 +606,7 @@ Result<std::unique_ptr<ProcConnector>> ProcConnector::open(std::shared_ptr<Proce
   std::unique_ptr<ProcConnector> c(new ProcConnector(std::move(history)));
   State& s = *c->s_;
   s.realtime = options.realtime;
-  if (options.spin_for_exec_ns > 0 && ::sysconf(_SC_NPROCESSORS_ONLN) > 1) s.spin_ns = options.spin_for_exec_ns;
+  if (options.stay_awake_ns > 0 && ::sysconf(_SC_NPROCESSORS_ONLN) > 1) s.stay_awake_ns = options.stay_awake_ns;
   if (Status st = s.subscribe(); !st) return err(st.error());
   s.stop.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
   if (!s.stop) {

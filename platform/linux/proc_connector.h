@@ -4,11 +4,12 @@
 // Why a thread: a short-lived process (`sh -c 'echo x > f'`, `cp a b`) lives a millisecond or
 // two. Its exec event is only worth something if /proc/<pid> is read right then, not when the
 // agent's loop next gets round to draining (it may be flushing to disk or the network). So a
-// thread of our own waits on the socket and, per event:
-//  - exec: reads /proc/<pid> at once (exe first) and starts a new generation of that pid;
-//  - fork of a process (not a thread): the child inherits its parent's recorded info (the parent
-//    is read from /proc and recorded first if it predates the listener) and gets its own comm,
-//    start time and login uid from a light read of /proc/<child>;
+// thread of our own (SCHED_FIFO when allowed, see Options) waits on the socket and, per event:
+//  - exec: reads /proc/<pid> at once (exe first; the execs of a batch before anything else) and
+//    starts a new generation of that pid;
+//  - fork of a process (not a thread): the child inherits its parent's recorded info, with the
+//    parent's current login uid (the parent is read from /proc and recorded first if it predates
+//    the listener);
 //  - uid change: updates the running generation's real uid;
 //  - exit of a process: ends its generation (kept for the history's grace period).
 // sync() lets the drain loop wait (briefly) until every event queued so far has been applied, so
@@ -16,10 +17,11 @@
 // attributed: an exec that preceded a record is queued on our socket before the record can be
 // read (the kernel delivers process events synchronously, from the process doing it).
 //
-// Needs CAP_NET_ADMIN on kernels before 6.6, and the initial pid and user namespaces (the kernel
-// ignores listen requests from elsewhere); open() fails then, saying why. Lost events (socket
-// buffer overrun, ENOBUFS) are counted. On kernels >= 6.6 only fork, exec, uid and exit events
-// are asked for; older kernels send everything and the rest is skipped.
+// Needs the initial pid and user namespaces (the kernel ignores listen requests from elsewhere)
+// and, on older kernels, CAP_NET_ADMIN (6.18 lets any user listen); open() fails otherwise,
+// saying why. Lost events (socket buffer overrun, ENOBUFS) are counted. On kernels >= 6.6 only
+// fork, exec, uid and exit events are asked for; older kernels send everything and the rest is
+// skipped.
 #pragma once
 #include <sys/types.h>
 
@@ -71,10 +73,11 @@ class ProcConnector {
     // kernel's real-time throttling bounds it under a fork storm. Not permitted (no
     // CAP_SYS_NICE, cgroup without real-time budget) or false: nice -10, else as it is.
     bool realtime = true;
-    // After a fork, poll without sleeping for up to this long for the child's exec: waking a CPU
-    // that went idle (deep C-state; a halted virtual CPU) can take longer than a short process
-    // lives. Bounded to 2% of one CPU over time (100 ms at once), and only with 2+ CPUs. 0: never.
-    std::int64_t spin_for_exec_ns = 2'000'000;
+    // After each process event, poll without sleeping for this long: waking a CPU that went idle
+    // (deep C-state; a halted virtual CPU) can take longer than a short process lives, and
+    // process activity comes in bursts. Bounded to 2% of one CPU over time (250 ms at once), and
+    // only with 2+ CPUs. 0: never.
+    std::int64_t stay_awake_ns = 2'000'000;
   };
 
   // Subscribes and starts the thread. Fails (with the reason) when the kernel or our privileges

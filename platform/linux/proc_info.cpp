@@ -173,7 +173,7 @@ std::optional<ProcSnapshot> snapshot_process(pid_t pid, SnapshotDepth depth) {
   if (!dir) return std::nullopt;
   ProcSnapshot s;
   s.info.pid = static_cast<std::uint32_t>(pid);
-  if (depth == SnapshotDepth::Full) s.info.exe = read_link(dir.get(), "exe");
+  s.info.exe = read_link(dir.get(), "exe");
   auto stat = read_stat(dir.get());
   if (!stat) {
     if (s.info.exe.empty()) return std::nullopt;
@@ -190,6 +190,24 @@ std::optional<ProcSnapshot> snapshot_process(pid_t pid, SnapshotDepth depth) {
   }
   s.info.login_uid = read_login_uid(dir.get());
   return s;
+}
+
+std::optional<std::uint32_t> login_uid_of(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  UniqueFd fd(::open((pid_dir(pid) + "/loginuid").c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd) return std::nullopt;
+  char buf[32];
+  ssize_t n = ::read(fd.get(), buf, sizeof buf);
+  std::uint32_t v = kUnsetLoginUid;
+  if (n <= 0 || !parse_number(std::string_view(buf, static_cast<std::size_t>(n)), v)) return kUnsetLoginUid;
+  return v;
+}
+
+std::optional<std::uint32_t> real_uid_of(pid_t pid) {
+  if (pid <= 0) return std::nullopt;
+  UniqueFd dir = open_pid_dir(pid);
+  auto status = dir ? read_small_file(dir.get(), "status") : std::nullopt;
+  return status ? parse_status_uid(*status) : std::nullopt;
 }
 
 std::string read_exe(pid_t pid) {
@@ -232,7 +250,7 @@ agent::ProcessInfo ProcessInfoCache::lookup_with_history(pid_t pid) {
       // running another program before: same parent and uids, program unknown.
       agent::ProcessInfo p;
       p.pid = static_cast<std::uint32_t>(pid);
-      if (a.gen.by_exec) {
+      if (a.gen.by_exec && a.gen.ids_known) {
         p.ppid = a.gen.info.ppid;
         p.parent_exe = std::move(a.gen.info.parent_exe);
         p.uid = a.gen.info.uid;
@@ -256,7 +274,7 @@ agent::ProcessInfo ProcessInfoCache::lookup_with_history(pid_t pid) {
     }
   }
   agent::ProcessInfo p = std::move(a.gen.info);
-  p.user = cached_user_name(attributed_uid(p), now);
+  if (a.gen.ids_known) p.user = cached_user_name(attributed_uid(p), now);
   return p;
 }
 

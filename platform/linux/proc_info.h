@@ -48,18 +48,23 @@ std::optional<ProcStat> parse_proc_stat(const std::string& text);
 // Reads everything afresh, no cache. pid 0 or a vanished process gives a mostly empty answer.
 agent::ProcessInfo read_process_info(pid_t pid);
 
-// /proc/<pid> read the moment the process connector reports a fork or exec. Full: exe first (it is
-// the first thing to go when a process exits; a zombie keeps stat, status and loginuid), then
-// stat, the real uid and the login uid. Light (a fork, which inherits the rest from its parent):
-// stat and login uid only. parent_exe and user are left empty. Nothing if nothing could be read;
-// `complete` false when only the exe was (the process was reaped right after).
+// /proc/<pid> read the moment the process connector reports an exec, or a fork by a process it
+// has no record of. Exe first (it is the first thing to go when a process exits; a zombie keeps
+// stat, status and loginuid), then stat (comm, ppid, start time), the real uid from status (Full
+// only: the most expensive file, and an exec does not change the real uid) and the login uid.
+// parent_exe and user are left empty. Nothing if nothing could be read; `complete` false when only
+// the exe was (the process was reaped right after).
 struct ProcSnapshot {
   agent::ProcessInfo info;
   std::uint64_t start_ticks = 0;
   bool complete = false;
 };
-enum class SnapshotDepth { Full, Light };
+enum class SnapshotDepth { Full, WithoutUid };
 std::optional<ProcSnapshot> snapshot_process(pid_t pid, SnapshotDepth depth);
+
+// /proc/<pid>/loginuid, and the real uid from /proc/<pid>/status; nothing if the process is gone.
+std::optional<std::uint32_t> login_uid_of(pid_t pid);
+std::optional<std::uint32_t> real_uid_of(pid_t pid);
 
 // Target of /proc/<pid>/exe; empty if unreadable.
 std::string read_exe(pid_t pid);

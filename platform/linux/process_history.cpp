@@ -13,7 +13,7 @@ ProcessHistory::ProcessHistory(Limits limits) : limits_(limits) {
 }
 
 void ProcessHistory::begin(pid_t pid, std::int64_t at_ns, std::uint64_t start_ticks, bool by_exec,
-                           agent::ProcessInfo info) {
+                           agent::ProcessInfo info, bool ids_known) {
   std::lock_guard lock(mu_);
   advance(at_ns);
   if (auto it = by_pid_.find(pid); it != by_pid_.end()) end_running(pid, it->second, at_ns, false);
@@ -21,6 +21,7 @@ void ProcessHistory::begin(pid_t pid, std::int64_t at_ns, std::uint64_t start_ti
   g.since_ns = at_ns;
   g.by_exec = by_exec;
   g.start_ticks = start_ticks;
+  g.ids_known = ids_known;
   g.info = std::move(info);
   push(pid, std::move(g));
 }

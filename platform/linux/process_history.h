@@ -16,6 +16,8 @@
 //    only if every one is still running, the oldest running ones;
 //  - time is the kernel's (event timestamps), never read here: the logic is deterministic and
 //    testable without a kernel.
+// A uid change (setuid) updates the running generation in place: records of that process queued
+// before it are then attributed to the new uid (the login uid, which names the user, stays).
 // Thread-safe: the connector's thread writes while the drain loop reads.
 #pragma once
 #include <sys/types.h>
@@ -41,6 +43,7 @@ struct ProcessGeneration {
   bool exited = false;            // ended by its exit
   bool by_exec = false;           // began with an exec: the same process ran another program before
   std::uint64_t start_ticks = 0;  // /proc/<pid>/stat field 22 (constant across exec); 0: unknown
+  bool ids_known = true;          // info.uid and info.login_uid were read or inherited
   agent::ProcessInfo info;        // `user` is left to the reader (name lookups may be slow)
   std::uint64_t serial = 0;       // identity inside the history
 };
@@ -75,7 +78,7 @@ class ProcessHistory {
 
   // A fork (by_exec false) or exec (true) at at_ns: ends the pid's running generation, if any.
   void begin(pid_t pid, std::int64_t at_ns, std::uint64_t start_ticks, bool by_exec,
-             agent::ProcessInfo info);
+             agent::ProcessInfo info, bool ids_known = true);
   // A process found running that began before we listened (a forking parent): recorded as the
   // pid's running generation unless it has one already. at_ns: when it was read.
   void learn(pid_t pid, std::int64_t at_ns, std::uint64_t start_ticks, agent::ProcessInfo info);
