@@ -25,7 +25,9 @@ struct ProcessInfo {
                             // as text when there is no passwd entry
 };
 
-enum class FileAction { Create, Write, Rename, Delete };
+// Read: a file opened for reading only was closed (reported only when CaptureSpec::report_reads;
+// used by the agent to find the source of a copy, not spooled as an event on its own).
+enum class FileAction { Create, Write, Rename, Delete, Read };
 
 struct FileActivity {
   FileAction action = FileAction::Create;
@@ -42,6 +44,7 @@ struct FileActivity {
 struct CaptureSpec {
   std::vector<std::string> watch_paths;    // empty: the whole filesystem, sensibly (see platform)
   std::vector<std::string> exclude_paths;  // never reported (the agent's own data dir, ...)
+  bool report_reads = false;               // also report FileAction::Read (close after read)
 };
 
 struct DrainStats {
@@ -125,6 +128,127 @@ class DeviceActivitySource {
 
 // Implemented by the platform this binary is built for.
 std::unique_ptr<DeviceActivitySource> make_device_activity_source();
+
+// ---------------------------------------------------------------------------------------------
+// The other capture sources share one shape: start with a spec, a pollable fd that is readable
+// when records are pending, and a non-blocking drain in the order seen.
+template <typename Record, typename Spec>
+class ActivitySource {
+ public:
+  virtual ~ActivitySource() = default;
+  virtual Status start(const Spec& spec) = 0;
+  virtual int pollable_fd() const = 0;
+  virtual Result<DrainStats> drain(const std::function<void(Record&&)>& sink) = 0;
+};
+
+// Printing: a job that reached a final state, from the print system's own notifications (CUPS:
+// an IPP subscription), not from its logs.
+struct PrintActivity {
+  std::int64_t time_ns = 0;        // when the agent learned the final state
+  std::string printer;
+  std::string printer_uri;
+  std::string title;               // empty when the job had none
+  std::uint32_t pages = 0;         // impressions completed; 0 when unknown
+  std::uint32_t copies = 0;
+  std::uint64_t bytes = 0;
+  std::uint32_t job_id = 0;
+  std::string state;               // completed | canceled | aborted | stopped
+  std::string state_reasons;
+  std::string job_user;            // the user the print system recorded
+  std::string origin_host;
+  std::string document_format;
+  std::int64_t created_ns = 0;
+  std::int64_t completed_ns = 0;
+  std::string server;              // which print server (socket path or host:port)
+  std::string document_path;       // spooled document, if still readable (for classification)
+};
+
+struct PrintCaptureSpec {
+  std::string server;              // "": the system's default (CUPS_SERVER, /run/cups/cups.sock)
+  std::string spool_dir = "/var/spool/cups";
+};
+using PrintActivitySource = ActivitySource<PrintActivity, PrintCaptureSpec>;
+std::unique_ptr<PrintActivitySource> make_print_activity_source();
+
+// Security settings: something security-relevant changed. Category and item say what; digests
+// (sha256 hex) or short values say from what to what; diff shows the lines, bounded.
+struct SecurityChange {
+  std::int64_t time_ns = 0;
+  std::string category;            // firewall | audit | auditd | lsm | sudoers | pam | sshd | screen_lock
+  std::string item;
+  std::string change;              // created | modified | deleted | state
+  std::string old_digest, new_digest;
+  std::string old_value, new_value;
+  std::string diff;
+  std::uint32_t lines_added = 0, lines_removed = 0;
+  std::string changed_by;          // how the actor is known ("" when it is not)
+  bool has_process = false;
+  ProcessInfo process;
+};
+
+// The agent itself was touched: its binary or config changed, or it was signalled to stop.
+struct TamperActivity {
+  std::int64_t time_ns = 0;
+  std::string what;                // binary_modified | config_modified | data_modified | signalled | stopped
+  std::string item;                // the path, or the signal's name
+  int signal = 0;
+  std::uint32_t sender_pid = 0, sender_uid = 0;
+  std::string sender_exe;
+  std::string old_digest, new_digest;
+  std::string detail;
+};
+
+using SecurityRecord = std::variant<SecurityChange, TamperActivity>;
+
+struct SecurityCaptureSpec {
+  // Prefix for the configuration paths (/etc/sudoers, /etc/pam.d, /etc/ssh, /etc/audit, ...):
+  // "/" in production; tests point it at a temporary root.
+  std::string config_root = "/";
+  // Network namespace whose firewall is watched: "" is the agent's own; a path such as
+  // /run/netns/NAME or /proc/PID/ns/net for tests.
+  std::string netns_path;
+  // The agent's own files (binary, agent.toml, certificates): changes are agent.tamper.
+  std::vector<std::string> agent_paths;
+  // State without notifications (auditd running, LSM mode) is rechecked this often.
+  std::int64_t recheck_interval_ms = 30000;
+};
+using SecurityActivitySource = ActivitySource<SecurityRecord, SecurityCaptureSpec>;
+std::unique_ptr<SecurityActivitySource> make_security_activity_source();
+
+// Sessions: log on, log off, lock, unlock.
+enum class SessionAction { Logon, Logoff, Lock, Unlock };
+struct SessionActivity {
+  SessionAction action = SessionAction::Logon;
+  std::int64_t time_ns = 0;        // when it happened (the record's own time when it has one)
+  std::string session_id;
+  std::string user;
+  std::uint32_t uid = 0xffffffffu;
+  std::string tty;
+  std::string remote_host;
+  std::string kind;                // tty | ssh | x11 | wayland | other
+  std::string source;              // utmp | logind
+  std::uint32_t leader_pid = 0;
+  std::int64_t started_ns = 0;
+};
+struct SessionCaptureSpec {
+  std::string utmp_path = "/var/run/utmp";
+  bool logind = true;              // also follow logind (D-Bus) for lock/unlock when it runs
+};
+using SessionActivitySource = ActivitySource<SessionActivity, SessionCaptureSpec>;
+std::unique_ptr<SessionActivitySource> make_session_activity_source();
+
+// A request to stop (SIGTERM/SIGINT/SIGHUP...) with who sent it, so the agent can record
+// agent.tamper before it stops. The source blocks these signals in the process; create it
+// before any thread starts.
+struct StopRequest {
+  int signal = 0;
+  std::string signal_name;         // SIGTERM
+  std::uint32_t sender_pid = 0, sender_uid = 0;
+  std::string sender_exe;
+};
+struct StopSignalSpec {};
+using StopSignalSource = ActivitySource<StopRequest, StopSignalSpec>;
+std::unique_ptr<StopSignalSource> make_stop_signal_source();
 
 // Host facts for Hello and enrollment, from the platform.
 struct HostInfo {

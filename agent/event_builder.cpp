@@ -10,6 +10,7 @@ const char* file_event_type(FileAction action) {
     case FileAction::Write: return "file.write";
     case FileAction::Rename: return "file.rename";
     case FileAction::Delete: return "file.delete";
+    case FileAction::Read: return "file.read";
   }
   return "file.unknown";
 }

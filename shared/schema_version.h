@@ -2,5 +2,5 @@
 #pragma once
 #include <cstdint>
 namespace vigil {
-inline constexpr std::uint32_t kSchemaVersion = 1;
+inline constexpr std::uint32_t kSchemaVersion = 2;
 }

@@ -1,10 +1,91 @@
 #include "collector/api/event_json.h"
 
+#include <google/protobuf/descriptor.h>
+#include <google/protobuf/message.h>
+
 #include "shared/time_util.h"
 
 namespace vigil::collector {
 
 namespace json = boost::json;
+
+namespace {
+
+// Bodies added after the first API (derived, print, security, session) are flattened by
+// reflection with the proto field names, so a new field shows up without code here. Unlike
+// protobuf's JSON printer, 64-bit integers stay numbers.
+void merge_body(const google::protobuf::Message& body, json::object& o);
+
+json::value scalar_or_message(const google::protobuf::Message& m, const google::protobuf::FieldDescriptor* f,
+                              int index) {
+  using FD = google::protobuf::FieldDescriptor;
+  const auto* r = m.GetReflection();
+  const bool rep = f->is_repeated();
+  switch (f->cpp_type()) {
+    case FD::CPPTYPE_INT32: return rep ? r->GetRepeatedInt32(m, f, index) : r->GetInt32(m, f);
+    case FD::CPPTYPE_INT64: return rep ? r->GetRepeatedInt64(m, f, index) : r->GetInt64(m, f);
+    case FD::CPPTYPE_UINT32: return rep ? r->GetRepeatedUInt32(m, f, index) : r->GetUInt32(m, f);
+    case FD::CPPTYPE_UINT64: return rep ? r->GetRepeatedUInt64(m, f, index) : r->GetUInt64(m, f);
+    case FD::CPPTYPE_DOUBLE: return rep ? r->GetRepeatedDouble(m, f, index) : r->GetDouble(m, f);
+    case FD::CPPTYPE_FLOAT: return rep ? r->GetRepeatedFloat(m, f, index) : r->GetFloat(m, f);
+    case FD::CPPTYPE_BOOL: return rep ? r->GetRepeatedBool(m, f, index) : r->GetBool(m, f);
+    case FD::CPPTYPE_ENUM: return json::string(rep ? r->GetRepeatedEnum(m, f, index)->name() : r->GetEnum(m, f)->name());
+    case FD::CPPTYPE_STRING: return json::string(rep ? r->GetRepeatedString(m, f, index) : r->GetString(m, f));
+    case FD::CPPTYPE_MESSAGE: {
+      json::object sub;
+      merge_body(rep ? r->GetRepeatedMessage(m, f, index) : r->GetMessage(m, f), sub);
+      return sub;
+    }
+  }
+  return nullptr;
+}
+
+void merge_body(const google::protobuf::Message& body, json::object& o) {
+  const auto* d = body.GetDescriptor();
+  const auto* r = body.GetReflection();
+  for (int i = 0; i < d->field_count(); ++i) {
+    const auto* f = d->field(i);
+    if (f->is_map()) {
+      json::object map;
+      for (int k = 0; k < r->FieldSize(body, f); ++k) {
+        const auto& entry = r->GetRepeatedMessage(body, f, k);
+        const auto* ed = entry.GetDescriptor();
+        json::value key = scalar_or_message(entry, ed->field(0), 0);
+        std::string key_text = key.is_string() ? std::string(key.as_string()) : json::serialize(key);
+        map[key_text] = scalar_or_message(entry, ed->field(1), 0);
+      }
+      o[f->name()] = std::move(map);
+    } else if (f->is_repeated()) {
+      json::array a;
+      for (int k = 0; k < r->FieldSize(body, f); ++k) a.push_back(scalar_or_message(body, f, k));
+      o[f->name()] = std::move(a);
+    } else if (f->cpp_type() == google::protobuf::FieldDescriptor::CPPTYPE_MESSAGE && !r->HasField(body, f)) {
+      continue;
+    } else {
+      o[f->name()] = scalar_or_message(body, f, 0);
+    }
+  }
+}
+
+// The derived fields of a file event, only when set (plain file events stay as they were).
+void merge_derived_file_fields(const v1::FileBody& f, json::object& o) {
+  if (!f.content_type().empty()) o["content_type"] = f.content_type();
+  if (!f.extension_type().empty()) o["extension_type"] = f.extension_type();
+  if (!f.source_path().empty()) o["source_path"] = f.source_path();
+  if (!f.sha256().empty()) o["sha256"] = f.sha256();
+  if (f.has_volume()) {
+    json::object v;
+    merge_body(f.volume(), v);
+    o["volume"] = std::move(v);
+  }
+  if (f.has_classification()) {
+    json::object c;
+    merge_body(f.classification(), c);
+    o["classification"] = std::move(c);
+  }
+}
+
+}  // namespace
 
 json::object event_to_json(const StoredEvent& se) {
   const auto& e = se.event;
@@ -35,6 +116,7 @@ json::object event_to_json(const StoredEvent& se) {
       o["is_dir"] = f.is_dir();
       if (f.reconciled()) o["reconciled"] = true;
       if (f.mtime_ns()) o["mtime"] = format_rfc3339(f.mtime_ns());
+      merge_derived_file_fields(f, o);
       break;
     }
     case v1::Event::kLoss: {
@@ -64,6 +146,15 @@ json::object event_to_json(const StoredEvent& se) {
       o["dropped_events"] = h.dropped_events();
       o["cpu_percent"] = h.cpu_percent();
       o["rss_bytes"] = h.rss_bytes();
+      o["config_version"] = h.config_version();
+      if (!h.pressure().empty()) o["pressure"] = h.pressure();
+      if (h.shedding_size()) {
+        json::array a;
+        for (const auto& s : h.shedding()) a.emplace_back(s);
+        o["shedding"] = std::move(a);
+      }
+      o["classified_files"] = h.classified_files();
+      o["classification_skipped"] = h.classification_skipped();
       break;
     }
     case v1::Event::kDevice: {
@@ -95,6 +186,11 @@ json::object event_to_json(const StoredEvent& se) {
       o["read_only"] = v.read_only();
       break;
     }
+    case v1::Event::kBulk: merge_body(e.bulk(), o); break;
+    case v1::Event::kPrint: merge_body(e.print(), o); break;
+    case v1::Event::kSecurity: merge_body(e.security(), o); break;
+    case v1::Event::kTamper: merge_body(e.tamper(), o); break;
+    case v1::Event::kSession: merge_body(e.session(), o); break;
     case v1::Event::BODY_NOT_SET: break;
   }
   return o;
