@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "agent/event_builder.h"
+#include "agent/event_source.h"
 #include "agent/reconciler.h"
 #include "agent/spool.h"
 #include "agent/uploader.h"
@@ -37,10 +38,19 @@ std::string normalize_root(const std::string& p) {
 }
 
 class Runtime {
+  struct PolledSource {
+    explicit PolledSource(std::unique_ptr<EventSource> s) : source(std::move(s)) {}
+    std::unique_ptr<EventSource> source;
+    uv_poll_t poll{};
+    bool active = false;
+  };
+
  public:
   Runtime(const RuntimeOptions& o, std::unique_ptr<FileActivitySource> source,
-          std::unique_ptr<DeviceActivitySource> devices)
-      : opts_(o), source_(std::move(source)), devices_(std::move(devices)) {}
+          std::unique_ptr<DeviceActivitySource> devices, std::vector<std::unique_ptr<EventSource>> extra)
+      : opts_(o), source_(std::move(source)), devices_(std::move(devices)) {
+    for (auto& e : extra) extra_.push_back(std::make_unique<PolledSource>(std::move(e)));
+  }
 
   int run() {
     auto spool = Spool::open(opts_.paths.spool(), opts_.config.device_id, opts_.config.spool);
@@ -57,6 +67,7 @@ class Runtime {
     // Capture starts before the reconciliation scan, so nothing falls between the two.
     if (auto s = source_->start(spec); !s) return fail("starting file capture: " + s.error());
     start_device_capture();
+    start_extra_sources();
 
     checkpoint_roots_ = reconcile_roots();
     if (auto s = report_gap_and_reconcile(previous); !s) return fail(s.error());
@@ -167,7 +178,49 @@ class Runtime {
     }
   }
 
+  void start_extra_sources() {
+    std::vector<std::unique_ptr<PolledSource>> started;
+    for (auto& p : extra_) {
+      if (auto s = p->source->start(); !s) {
+        log::warn(p->source->name(), "capture unavailable; continuing without it", {{"error", s.error()}});
+        continue;
+      }
+      started.push_back(std::move(p));
+    }
+    extra_.swap(started);
+  }
+
+  void start_extra_polls() {
+    for (auto& p : extra_) {
+      uv_poll_init(&loop_, &p->poll, p->source->pollable_fd());
+      p->poll.data = this;
+      p->active = true;
+      uv_poll_start(&p->poll, UV_READABLE, [](uv_poll_t* h, int status, int) {
+        auto* self = static_cast<Runtime*>(h->data);
+        for (auto& p : self->extra_)
+          if (&p->poll == h) {
+            if (status < 0) log::error(p->source->name(), "poll failed", {{"error", uv_strerror(status)}});
+            else self->drain_extra(*p);
+          }
+      });
+    }
+  }
+
+  void drain_extra(PolledSource& p) {
+    std::vector<v1::Event> out;
+    auto stats = p.source->drain(out);
+    if (!stats) {
+      log::error(p.source->name(), "reading activity failed", {{"error", stats.error()}});
+      return;
+    }
+    for (auto& e : out) pending_.push_back(std::move(e));
+    if (stats->overflows) report_unsequenced_loss((p.source->name() + "_queue_overflow").c_str(), stats->overflows);
+    // These events are rare and an investigator wants them soon: flush now.
+    if (!out.empty() || stats->overflows) flush();
+  }
+
   void start_handles() {
+    start_extra_polls();
     if (devices_) {
       uv_poll_init(&loop_, &device_poll_, devices_->pollable_fd());
       device_poll_.data = this;
@@ -347,6 +400,12 @@ class Runtime {
       drain_devices();
       close_handle(&device_poll_);
     }
+    for (auto& p : extra_)
+      if (p->active) {
+        uv_poll_stop(&p->poll);
+        drain_extra(*p);
+        close_handle(&p->poll);
+      }
     flush();
     if (auto s = spool_->mark_clean_shutdown(now_ns()); !s) log::error("agent", "recording shutdown failed", {{"error", s.error()}});
     if (uploader_) uploader_->stop();
@@ -358,6 +417,7 @@ class Runtime {
 
   RuntimeOptions opts_;
   std::unique_ptr<FileActivitySource> source_;
+  std::vector<std::unique_ptr<PolledSource>> extra_;  // heap: uv handles must not move
   std::unique_ptr<DeviceActivitySource> devices_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Uploader> uploader_;
@@ -378,7 +438,7 @@ class Runtime {
 }  // namespace
 
 int run_agent(const RuntimeOptions& options, std::unique_ptr<FileActivitySource> source) {
-  Runtime rt(options, std::move(source), make_device_activity_source());
+  Runtime rt(options, std::move(source), make_device_activity_source(), make_event_sources(options));
   return rt.run();
 }
 
