@@ -6,6 +6,7 @@
 #include <map>
 #include <sstream>
 
+#include "collector/api/event_json.h"
 #include "collector/api/query_params.h"
 #include "collector/ctl/https_client.h"
 #include "tests/unit/test_support.h"
@@ -170,4 +171,73 @@ TEST_CASE("vigilctl output: aligned tables and event summaries", "[api]") {
   auto loss = json::parse(R"({"type":"agent.loss","events":12,"reason":"spool_bytes_cap"})").as_object();
   CHECK(ctl::event_summary(loss) == "lost 12 events (spool_bytes_cap)");
   CHECK(ctl::field_text(loss, "missing").empty());
+}
+
+TEST_CASE("event JSON: derived, print, security and session bodies flatten with numbers kept numbers", "[api]") {
+  collector::StoredEvent se;
+  se.device_id = "dev-1";
+  auto& e = se.event;
+  e.set_type("exfil.removable");
+  e.set_time_ns(1'700'000'000'000'000'000);
+  auto* f = e.mutable_file();
+  f->set_path("/media/usb/report.pdf");
+  f->set_size(5'000'000'000ull);  // above 2^32: must stay a JSON number
+  f->set_source_path("/home/ann/report.pdf");
+  f->set_content_type("pdf");
+  f->mutable_volume()->set_label("STICK");
+  f->mutable_volume()->set_removable(true);
+  auto* finding = f->mutable_classification()->add_findings();
+  finding->set_type("credit_card");
+  finding->set_count(3);
+  finding->set_confidence("high");
+  auto o = collector::event_to_json(se);
+  CHECK(o.at("size").as_uint64() == 5'000'000'000ull);
+  CHECK(o.at("volume").as_object().at("label").as_string() == "STICK");
+  CHECK(o.at("volume").as_object().at("removable").as_bool());
+  CHECK(o.at("classification").as_object().at("findings").as_array().at(0).as_object().at("count").as_uint64() == 3);
+  CHECK(ctl::event_summary(o) == "/home/ann/report.pdf => /media/usb/report.pdf (volume STICK) [credit_card x3 (high)]");
+
+  v1::Event plain;
+  plain.set_type("file.write");
+  plain.mutable_file()->set_path("/tmp/x");
+  se.event = plain;
+  auto po = collector::event_to_json(se);
+  CHECK_FALSE(po.contains("volume"));
+  CHECK_FALSE(po.contains("classification"));
+
+  v1::Event bulk;
+  bulk.set_type("file.bulk");
+  bulk.mutable_bulk()->set_operation("exfil.removable");
+  bulk.mutable_bulk()->set_files(1980);
+  bulk.mutable_bulk()->set_bytes(8'000'000'000ull);
+  bulk.mutable_bulk()->set_common_dir("/media/usb/project");
+  (*bulk.mutable_bulk()->mutable_content_types())["text"] = 1980;
+  se.event = bulk;
+  auto bo = collector::event_to_json(se);
+  CHECK(bo.at("files").as_uint64() == 1980);
+  CHECK(bo.at("bytes").as_uint64() == 8'000'000'000ull);
+  CHECK(bo.at("content_types").as_object().at("text").as_uint64() == 1980);
+  CHECK(bo.at("sample_paths").as_array().empty());
+  CHECK(ctl::event_summary(bo) == "exfil.removable: 1980 more files, 8000000000 B under /media/usb/project");
+
+  v1::Event print;
+  print.set_type("print.job");
+  print.mutable_print()->set_printer("office");
+  print.mutable_print()->set_pages(4);
+  print.mutable_print()->set_copies(2);
+  print.mutable_print()->set_state("completed");
+  se.event = print;
+  auto pr = collector::event_to_json(se);
+  CHECK(pr.at("title").as_string().empty());
+  CHECK(ctl::event_summary(pr) == "\"(untitled)\" on office, 4 pages x2, completed");
+
+  v1::Event sec;
+  sec.set_type("security.changed");
+  sec.mutable_security()->set_category("lsm");
+  sec.mutable_security()->set_item("apparmor");
+  sec.mutable_security()->set_change("state");
+  sec.mutable_security()->set_old_value("enforce");
+  sec.mutable_security()->set_new_value("complain");
+  se.event = sec;
+  CHECK(ctl::event_summary(collector::event_to_json(se)) == "lsm apparmor state: enforce -> complain");
 }
