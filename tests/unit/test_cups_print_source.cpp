@@ -20,6 +20,10 @@
 #include <thread>
 #include <vector>
 
+#include "agent/agent_config.h"
+#include "agent/event_source.h"
+#include "agent/event_builder.h"
+#include "agent/print_event_source.h"
 #include "platform/linux/cups_print_source.h"
 #include "shared/time_util.h"
 #include "tests/cups_test_server.h"
@@ -439,4 +443,145 @@ TEST_CASE("print capture starts without a print server and stops promptly", "[pr
   bad.server = "printhost:notaport";
   CupsPrintSource source;
   CHECK_FALSE(source.start(bad).ok());
+}
+
+// ---------------------------------------------------------------------------------------------
+// The agent's side: print.job events, classification of the spooled document, agent.toml.
+
+TEST_CASE("a print record becomes a print.job event; hostile strings stay valid and reversible", "[print]") {
+  PrintActivity a;
+  a.time_ns = 1700000000123456789;
+  a.printer = "office";
+  a.printer_uri = "ipp://localhost/printers/office";
+  a.title = "plan\n\xff\xfe";
+  a.pages = 3;
+  a.copies = 2;
+  a.bytes = 4096;
+  a.job_id = 17;
+  a.state = "completed";
+  a.state_reasons = "job-completed-successfully";
+  a.job_user = "bob";
+  a.origin_host = "localhost";
+  a.document_format = "application/pdf";
+  a.created_ns = 1700000000000000000;
+  a.completed_ns = 1700000001000000000;
+  a.server = "/run/cups/cups.sock";
+  auto e = vigil::agent::make_print_event(a);
+  CHECK(e.type() == "print.job");
+  CHECK(e.time_ns() == a.time_ns);
+  CHECK(e.user() == "bob");
+  CHECK(e.login_uid() == 0xffffffffu);
+  CHECK_FALSE(e.has_process());
+  REQUIRE(e.has_print());
+  const auto& p = e.print();
+  CHECK(p.printer() == "office");
+  CHECK(p.title() == vigil::agent::escape_non_utf8(a.title));
+  CHECK(p.title().find("\\xff") != std::string::npos);
+  CHECK(p.pages() == 3);
+  CHECK(p.copies() == 2);
+  CHECK(p.bytes() == 4096);
+  CHECK(p.job_id() == 17);
+  CHECK(p.state() == "completed");
+  CHECK(p.job_user() == "bob");
+  CHECK(p.origin_host() == "localhost");
+  CHECK(p.document_format() == "application/pdf");
+  CHECK(p.printer_uri() == a.printer_uri);
+  CHECK(p.created_ns() == a.created_ns);
+  CHECK(p.completed_ns() == a.completed_ns);
+  CHECK(p.state_reasons() == a.state_reasons);
+  CHECK(p.server() == a.server);
+  CHECK_FALSE(p.has_classification());
+  std::string wire;
+  CHECK(e.SerializeToString(&wire));  // valid UTF-8 in every string field
+
+  auto unreadable = vigil::agent::to_classification(vigil::Result<vigil::ScanResult>(vigil::err("gone")));
+  CHECK(unreadable.status() == "unreadable");
+  CHECK(unreadable.detail() == "gone");
+}
+
+TEST_CASE("print.job events from a real cupsd, with the spooled document classified", "[print]") {
+  PrintFixture fx;
+  if (!fx.why.empty()) {
+    WARN("SKIPPED: no private cupsd: " << fx.why);
+    return;
+  }
+  vigil::test::TempDir files("vigil-print");
+  // A Visa test number with its context word, and an e-mail address: built-in types.
+  const std::string doc = files.write("cards.txt", "Customer list\ncredit card 4111 1111 1111 1111\ncontact: jane.doe@example.com\n");
+  auto classifier = vigil::Classifier::create({});
+  REQUIRE(classifier.ok());
+  std::shared_ptr<const vigil::Classifier> shared = std::move(*classifier);
+  vigil::agent::PrintEventSource source(std::make_unique<CupsPrintSource>(quick()), fx.spec(), shared);
+  CHECK(source.name() == "print");
+  REQUIRE(source.start().ok());
+  REQUIRE(source.pollable_fd() >= 0);
+
+  std::string why;
+  int id = fx.server.lp({"-d", fx.printer, "-t", "customers", doc}, &why);
+  INFO(why);
+  REQUIRE(id > 0);
+  std::vector<vigil::v1::Event> events;
+  auto end = std::chrono::steady_clock::now() + 20s;
+  while (events.empty() && std::chrono::steady_clock::now() < end) {
+    pollfd p{source.pollable_fd(), POLLIN, 0};
+    if (::poll(&p, 1, 200) <= 0) continue;
+    auto stats = source.drain(events);
+    REQUIRE(stats.ok());
+    CHECK(stats->overflows == 0);
+  }
+  REQUIRE(events.size() == 1);
+  const auto& e = events[0];
+  CHECK(e.type() == "print.job");
+  CHECK(e.user() == current_user());
+  CHECK(e.print().job_id() == static_cast<std::uint32_t>(id));
+  CHECK(e.print().title() == "customers");
+  CHECK(e.print().printer() == fx.printer);
+  CHECK(e.print().state() == "completed");
+  CHECK(e.print().bytes() == std::filesystem::file_size(doc));
+  REQUIRE(e.print().has_classification());
+  const auto& c = e.print().classification();
+  CHECK(c.status() == "scanned");
+  CHECK(c.bytes_scanned() == std::filesystem::file_size(doc));
+  std::map<std::string, std::string> found;
+  for (const auto& f : c.findings()) found[f.type()] = std::to_string(f.count()) + ":" + f.confidence();
+  CHECK(found["credit_card"] == "1:high");
+  CHECK(found["email"] == "1:high");
+}
+
+TEST_CASE("agent.toml's print_capture and print_server are read, written and type-checked", "[print]") {
+  vigil::test::TempDir dir("vigil-cfg");
+  vigil::agent::AgentConfig c;
+  c.server = "127.0.0.1:7443";
+  c.device_id = "dev-1";
+  auto fresh = vigil::test::must(vigil::agent::load_agent_config(dir.write("fresh.toml", vigil::agent::render_agent_config(c))));
+  CHECK(fresh.print_capture);
+  CHECK(fresh.print_server.empty());
+  c.print_capture = false;
+  c.print_server = "/tmp/odd \"dir\"/cups.sock";
+  auto set = vigil::test::must(vigil::agent::load_agent_config(dir.write("set.toml", vigil::agent::render_agent_config(c))));
+  CHECK_FALSE(set.print_capture);
+  CHECK(set.print_server == c.print_server);
+
+  auto bad = dir.write("bad.toml", "server = \"h:1\"\ndevice_id = \"d\"\nprint_capture = \"yes\"\n");
+  auto r = vigil::agent::load_agent_config(bad);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find(bad + ":3: print_capture must be true or false") != std::string::npos);
+  bad = dir.write("bad2.toml", "server = \"h:1\"\ndevice_id = \"d\"\n\nprint_server = 631\n");
+  r = vigil::agent::load_agent_config(bad);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find(bad + ":4: print_server must be a string") != std::string::npos);
+  bad = dir.write("bad3.toml", "server = \"h:1\"\ndevice_id = \"d\"\nprint_servers = \"x\"\n");
+  r = vigil::agent::load_agent_config(bad);
+  REQUIRE_FALSE(r.ok());
+  CHECK(r.error().find(":3: unknown key 'print_servers'") != std::string::npos);
+
+  // Registered with the runtime's optional sources only when enabled.
+  vigil::agent::RuntimeOptions on;
+  on.config = fresh;
+  auto sources = vigil::agent::make_event_sources(on);
+  REQUIRE(sources.size() == 1);
+  CHECK(sources[0]->name() == "print");
+  vigil::agent::RuntimeOptions off;
+  off.config = set;
+  CHECK(vigil::agent::make_event_sources(off).empty());
 }
