@@ -14,7 +14,10 @@
 // print_capture = true|false: record finished print jobs (print.job) from the print server's
 // notifications (default true; without a print server the agent keeps retrying quietly).
 // print_server = "": which CUPS server: "" for the system's default (CUPS_SERVER, client.conf,
-// /run/cups/cups.sock), a unix socket path, or HOST[:PORT]. See docs/PRINTING.md.
+// /run/cups/cups.sock), a unix socket path, or HOST[:PORT].
+// print_spool_dir = "/var/spool/cups": that server's RequestRoot, when it is on this machine: the
+// spooled documents are classified from there, and a job appearing there is noticed at once.
+// See docs/PRINTING.md.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -36,6 +39,7 @@ struct AgentConfig {
   std::uint64_t flush_interval_ms = 100;
   bool print_capture = true;
   std::string print_server;  // "" = the system's default print server
+  std::string print_spool_dir = "/var/spool/cups";
 };
 
 struct AgentPaths {

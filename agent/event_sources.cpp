@@ -11,6 +11,7 @@ namespace {
 std::unique_ptr<EventSource> print_source(const AgentConfig& c) {
   PrintCaptureSpec spec;
   spec.server = c.print_server;
+  spec.spool_dir = c.print_spool_dir;
   std::shared_ptr<const Classifier> classifier;
   if (auto made = Classifier::create({}); made) classifier = std::move(*made);
   else log::warn("print", "print jobs will not be classified", {{"error", made.error()}});

@@ -2,7 +2,10 @@
 
 #include <cups/cups.h>
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/eventfd.h>
+#include <sys/inotify.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -11,6 +14,7 @@
 #include <cstdio>
 #include <cstring>
 #include <memory>
+#include <set>
 #include <vector>
 
 #include "shared/log.h"
@@ -25,6 +29,9 @@ constexpr const char* kServerUri = "ipp://localhost/";
 // A request that has not answered for this long is given up (the connection is then dropped).
 constexpr int kRequestTimeoutSeconds = 30;
 constexpr int kConnectTimeoutMs = 3000;
+// How long pulling stays fast after the last job-created without its job-completed (a job that
+// vanished without notice must not keep the pace up forever).
+constexpr auto kBusyWindow = std::chrono::minutes(10);
 
 struct HttpCloser {
   void operator()(http_t* h) const {
@@ -255,7 +262,9 @@ class CupsPrintSource::Session {
   Status subscribe() {
     ipp_t* req = ippNewRequest(IPP_OP_CREATE_PRINTER_SUBSCRIPTIONS);
     add_common(req);
-    ippAddString(req, IPP_TAG_SUBSCRIPTION, IPP_TAG_KEYWORD, "notify-events", nullptr, "job-completed");
+    // job-created only sets the pace of pulling (see run()); job-completed carries the records.
+    const char* events[] = {"job-created", "job-completed"};
+    ippAddStrings(req, IPP_TAG_SUBSCRIPTION, IPP_TAG_KEYWORD, "notify-events", 2, nullptr, events);
     ippAddString(req, IPP_TAG_SUBSCRIPTION, IPP_TAG_KEYWORD, "notify-pull-method", nullptr, "ippget");
     ippAddInteger(req, IPP_TAG_SUBSCRIPTION, IPP_TAG_INTEGER, "notify-lease-duration", lease_seconds());
     IppPtr resp(do_request(req));
@@ -306,8 +315,12 @@ class CupsPrintSource::Session {
       log::warn("print", "Get-Notifications failed", {{"error", describe(resp.get())}});
       return Outcome::ConnectionLost;  // start over on a fresh connection
     }
-    if (ipp_attribute_t* g = ippFindAttribute(resp.get(), "notify-get-interval", IPP_TAG_INTEGER))
-      interval_ = std::chrono::seconds(std::max(1, ippGetInteger(g, 0)));
+    if (ipp_attribute_t* g = ippFindAttribute(resp.get(), "notify-get-interval", IPP_TAG_INTEGER)) {
+      std::chrono::milliseconds asked = std::chrono::seconds(std::max(1, ippGetInteger(g, 0)));
+      if (asked != interval_)
+        log::debug("print", "server's notify-get-interval", {{"seconds", std::to_string(ippGetInteger(g, 0))}});
+      interval_ = asked;
+    }
     for (auto& e : event_groups(resp.get())) {
       ipp_attribute_t* seq = ippFindAttribute(e.get(), "notify-sequence-number", IPP_TAG_INTEGER);
       ipp_attribute_t* sub = ippFindAttribute(e.get(), "notify-subscription-id", IPP_TAG_INTEGER);
@@ -426,6 +439,16 @@ Status CupsPrintSource::start(const agent::PrintCaptureSpec& spec) {
     server_label_ = (host.find(':') != std::string::npos ? "[" + host + "]" : host) + ":" + std::to_string(port_);
   }
 
+  // The spool changes when a job is submitted: a hint to pull at once instead of waiting for the
+  // server's notify-get-interval. Optional: a remote server's spool is not here.
+  if (!spec.spool_dir.empty()) {
+    spool_hint_.reset(::inotify_init1(IN_NONBLOCK | IN_CLOEXEC));
+    if (spool_hint_ && ::inotify_add_watch(spool_hint_.get(), spec.spool_dir.c_str(), IN_CREATE | IN_CLOSE_WRITE | IN_MOVED_TO) < 0) {
+      log::debug("print", "print spool not watchable; pulling on the server's interval only",
+                 {{"spool_dir", spec.spool_dir}, {"error", std::strerror(errno)}});
+      spool_hint_.reset();
+    }
+  }
   ready_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   wake_.reset(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC));
   if (!ready_ || !wake_) return err(std::string("eventfd: ") + std::strerror(errno));
@@ -436,11 +459,22 @@ Status CupsPrintSource::start(const agent::PrintCaptureSpec& spec) {
   return {};
 }
 
-bool CupsPrintSource::sleep_for(std::chrono::milliseconds d) {
+bool CupsPrintSource::sleep_for(std::chrono::milliseconds d, bool* hinted) {
   if (stopping_) return false;
-  pollfd p{wake_.get(), POLLIN, 0};
+  pollfd p[2] = {{wake_.get(), POLLIN, 0}, {spool_hint_.get(), POLLIN, 0}};
+  const nfds_t n = hinted && spool_hint_ ? 2 : 1;
   int ms = static_cast<int>(std::min<std::int64_t>(d.count(), 1 << 30));
-  while (::poll(&p, 1, ms) < 0 && errno == EINTR) {
+  int r;
+  while ((r = ::poll(p, n, ms)) < 0 && errno == EINTR) {
+  }
+  if (r > 0 && n == 2 && (p[1].revents & POLLIN)) {
+    // Something was written in the spool: coalesce the burst (control and data files), then pull.
+    char buf[4096];
+    while (::read(spool_hint_.get(), buf, sizeof buf) > 0) {
+    }
+    *hinted = true;
+    pollfd w{wake_.get(), POLLIN, 0};
+    ::poll(&w, 1, 50);
   }
   return !stopping_;
 }
@@ -484,6 +518,13 @@ Result<agent::DrainStats> CupsPrintSource::drain(const std::function<void(agent:
 }
 
 void CupsPrintSource::run() {
+  // libcups may write with send() without MSG_NOSIGNAL: a server dying mid-request must not kill
+  // the agent with SIGPIPE. Blocked here, the write fails with EPIPE and the signal stays pending
+  // on this thread only.
+  sigset_t pipe;
+  sigemptyset(&pipe);
+  sigaddset(&pipe, SIGPIPE);
+  pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
   auto backoff = tuning_.min_backoff;
   bool failing = false;   // a failure streak is logged once, at its start
   bool ever_subscribed = false;
@@ -494,6 +535,8 @@ void CupsPrintSource::run() {
   };
 
   int sub_id = 0, next_seq = 1;  // kept across connections, to resume the subscription
+  std::set<int> active;          // jobs seen created and not yet finished (bounded)
+  auto busy_until = std::chrono::steady_clock::now();
   while (!stopping_) {
     Session session(*this);
     if (auto s = session.open(sub_id, next_seq); !s) {
@@ -532,9 +575,15 @@ void CupsPrintSource::run() {
       }
       for (auto& e : events) {
         std::string what = text_of(ippFindAttribute(e.get(), "notify-subscribed-event", IPP_TAG_ZERO));
-        if (what != "job-completed") continue;
         int job_id = 0;
         integer(nullptr, e.get(), "notify-job-id", job_id);
+        if (what == "job-created") {
+          if (active.size() < 4096) active.insert(job_id);
+          busy_until = std::chrono::steady_clock::now() + kBusyWindow;
+          continue;
+        }
+        if (what != "job-completed") continue;
+        active.erase(job_id);
         IppPtr job = job_id > 0 ? session.job_attributes(job_id) : nullptr;
         agent::PrintActivity a = print_activity_from_attributes(job.get(), e.get());
         if (!a.job_id && job_id > 0) a.job_id = static_cast<std::uint32_t>(job_id);
@@ -556,7 +605,14 @@ void CupsPrintSource::run() {
         }
         push(std::move(a));
       }
-      if (!sleep_for(std::min<std::chrono::milliseconds>(session.interval(), tuning_.max_poll_interval))) break;
+      // Pace: the server's notify-get-interval while nothing is printing (CUPS says 60 s); while
+      // a job we saw created has not finished, at most max_poll_interval; a spool change (a job
+      // being submitted here) cuts the wait short.
+      auto pace = std::min<std::chrono::milliseconds>(session.interval(), tuning_.max_idle_interval);
+      if (active.empty() || std::chrono::steady_clock::now() > busy_until) active.clear();
+      else pace = std::min(pace, tuning_.max_poll_interval);
+      bool hinted = false;
+      if (!sleep_for(pace, &hinted)) break;
     }
     subscription_id_ = 0;
     sub_id = session.id();

@@ -3,11 +3,12 @@
 //
 // How: a thread of its own connects to PrintCaptureSpec::server (a unix socket path, HOST:PORT,
 // HOST, or "" for the system's default: CUPS_SERVER / client.conf / /run/cups/cups.sock),
-// creates a printer subscription on ipp://localhost/ (all printers and classes) for the event
+// creates a printer subscription on ipp://localhost/ (all printers and classes) for the events
 // job-completed (CUPS sends it when a job reaches any final state: completed, canceled, aborted)
-// with notify-pull-method ippget and a lease it renews at half-life, and pulls Get-Notifications.
-// For each job-completed event it asks Get-Job-Attributes for the job and queues one
-// PrintActivity; pollable_fd() (an eventfd) is readable while records are queued.
+// and job-created (only to pace the pulls, below) with notify-pull-method ippget and a lease it
+// renews at half-life, and pulls Get-Notifications. For each job-completed event it asks
+// Get-Job-Attributes for the job and queues one PrintActivity; pollable_fd() (an eventfd) is
+// readable while records are queued.
 //
 // Promises:
 // - Every finished job the subscription sees becomes one record, in notification order. A job
@@ -24,10 +25,15 @@
 //   vanished subscription (client-error-not-found) is recreated. start() therefore succeeds
 //   without a print server; it waits briefly for the first subscription so that a job printed
 //   right after start() is seen when the server is up.
-// - Pulling: CUPS' scheduler does not implement notify-wait (long polling), so Get-Notifications
-//   is repeated every notify-get-interval seconds as the server asks, but at most
-//   max_poll_interval apart (a pull on a local socket is cheap; investigators want print
-//   events within seconds, not a minute).
+// - Pulling: CUPS' scheduler ignores notify-wait (no long polling; measured on 2.4.2) and asks
+//   for notify-get-interval = 60 s. That pace is honoured while nothing prints (capped at
+//   max_idle_interval). The subscription also carries job-created: while a job seen created has
+//   not finished (for at most 10 minutes), pulls are at most max_poll_interval apart. When
+//   spool_dir can be watched (inotify; a local server), a file appearing in it (a job being
+//   submitted) triggers a pull at once, so local jobs are reported within about
+//   max_poll_interval of finishing. A job on a server whose spool is not visible here (remote,
+//   or a spool_dir that is not its RequestRoot) may be reported up to one notify-get-interval
+//   after it finished.
 // - user: job-originating-user-name as the print system recorded it. CUPS hides private job
 //   values (JobPrivateValues: job-name, user and host names) from requesters who are neither the
 //   job's owner nor in @SYSTEM. The requests name the agent's own user (root, in SystemGroup),
@@ -63,7 +69,8 @@ namespace vigil::platform {
 
 // Knobs with production defaults; tests shorten them.
 struct CupsSourceTuning {
-  std::chrono::milliseconds max_poll_interval{2000};
+  std::chrono::milliseconds max_poll_interval{2000};   // while a job is printing
+  std::chrono::milliseconds max_idle_interval{300000}; // cap on the server's notify-get-interval
   std::chrono::seconds lease{900};
   std::chrono::milliseconds min_backoff{250};
   std::chrono::milliseconds max_backoff{30000};
@@ -105,7 +112,8 @@ class CupsPrintSource final : public agent::PrintActivitySource {
  private:
   class Session;  // one connection + subscription; lives on the puller thread
   void run();
-  bool sleep_for(std::chrono::milliseconds d);  // false when stopping
+  // Waits d, or less when stopping or (hinted given) the spool changed; false when stopping.
+  bool sleep_for(std::chrono::milliseconds d, bool* hinted = nullptr);
   void push(agent::PrintActivity&& a);
   void count_lost(std::uint64_t n);
 
@@ -116,6 +124,7 @@ class CupsPrintSource final : public agent::PrintActivitySource {
   std::string server_label_;
   UniqueFd ready_;        // eventfd: readable while queue_ has records or lost_ > 0
   UniqueFd wake_;         // eventfd: wakes the puller out of its sleeps to stop
+  UniqueFd spool_hint_;   // inotify on spec.spool_dir, when it can be watched
   std::thread thread_;
   std::atomic<bool> stopping_{false};
   std::atomic<int> subscription_id_{0};

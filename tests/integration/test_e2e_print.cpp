@@ -78,6 +78,7 @@ TEST_CASE("print jobs reach the collector as print.job events", "[print][e2e]") 
   std::string adir = d.enroll_agent("a1");
   set_config(adir, "print_server", "\"" + cups.socket() + "\"");
   set_config(adir, "print_capture", "true");
+  set_config(adir, "print_spool_dir", "\"" + cups.spool_dir() + "\"");
   std::string device = d.device_id(adir);
 
   const std::string watched = d.dir() + "/watched";
@@ -90,7 +91,8 @@ TEST_CASE("print jobs reach the collector as print.job events", "[print][e2e]") 
   REQUIRE(agent.running());
 
   const std::string doc = d.dir() + "/board minutes.txt";
-  spit(doc, std::string(3000, 'm') + "\n");
+  const std::string content = "Board minutes\nPayment card on file: 4111 1111 1111 1111\n" + std::string(3000, 'm') + "\n";
+  spit(doc, content);
   int printed = cups.lp({"-d", printer, "-t", "Board minutes (draft)", "-n", "2", doc}, &why);
   INFO(why);
   REQUIRE(printed > 0);
@@ -101,10 +103,14 @@ TEST_CASE("print jobs reach the collector as print.job events", "[print][e2e]") 
   REQUIRE(c.code == 0);
 
   std::vector<json::object> events;
+  auto t0 = std::chrono::steady_clock::now();
   bool arrived = eventually([&] {
     events = d.events(device, "print.job");
     return job(events, printed) && job(events, canceled);
-  }, 30s);
+  }, 30s, 250ms);
+  WARN("the print.job events reached the collector "
+       << std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count()
+       << " ms after printing");
   INFO("agent log: " << slurp(adir + ".log"));
   INFO("cupsd log: " << cups.error_log());
   REQUIRE(arrived);
@@ -121,9 +127,18 @@ TEST_CASE("print jobs reach the collector as print.job events", "[print][e2e]") 
   CHECK(str(p, "origin_host") == "localhost");
   CHECK(str(p, "server") == cups.socket());
   CHECK(str(p, "printer_uri").find("/printers/" + printer) != std::string::npos);
-  // The agent's spool_dir is the system's (/var/spool/cups), not this cupsd's: the size comes
-  // from job-k-octets, which CUPS rounds up to whole KiB.
-  CHECK(num(p, "bytes") == (3001 + 1023) / 1024 * 1024);
+  CHECK(num(p, "bytes") == static_cast<std::int64_t>(content.size()));  // the spooled document
+  // The spooled document was classified with the built-in types.
+  auto* cls = p.if_contains("classification");
+  REQUIRE(cls != nullptr);
+  REQUIRE(cls->is_object());
+  CHECK(str(cls->as_object(), "status") == "scanned");
+  CHECK(num(cls->as_object(), "bytes_scanned") == static_cast<std::int64_t>(content.size()));
+  bool card = false;
+  if (auto* f = cls->as_object().if_contains("findings"); f && f->is_array())
+    for (const auto& x : f->as_array())
+      if (x.is_object() && str(x.as_object(), "type") == "credit_card" && num(x.as_object(), "count") == 1) card = true;
+  CHECK(card);
   CHECK(num(p, "created_ns") > 0);
   CHECK(num(p, "completed_ns") >= num(p, "created_ns"));
 

@@ -341,7 +341,9 @@ TEST_CASE("print capture survives a cupsd restart and a subscription removed beh
   }
   vigil::test::TempDir files("vigil-print");
   const std::string doc = files.write("doc.txt", "restart me\n");
-  CupsPrintSource source(quick());
+  auto tuning = quick();
+  tuning.max_idle_interval = 300ms;  // notice the server going away without waiting CUPS' 60 s
+  CupsPrintSource source(tuning);
   REQUIRE(source.start(fx.spec()).ok());
   REQUIRE(source.subscribed());
 
@@ -386,6 +388,35 @@ TEST_CASE("print capture survives a cupsd restart and a subscription removed beh
   got = collect(source, {third}, 20s);
   REQUIRE(got.count(static_cast<std::uint32_t>(third)));
   CHECK(got[static_cast<std::uint32_t>(third)].title == "after resubscribing");
+}
+
+TEST_CASE("without a visible spool, jobs are still reported at the server's pace", "[print]") {
+  PrintFixture fx;
+  if (!fx.why.empty()) {
+    WARN("SKIPPED: no private cupsd: " << fx.why);
+    return;
+  }
+  vigil::test::TempDir files("vigil-print");
+  const std::string doc = files.write("remote.txt", "as if remote\n");
+  PrintCaptureSpec spec = fx.spec();
+  spec.spool_dir = files.file("not-the-spool");  // no hint, no document: a remote server's view
+  auto tuning = quick();
+  tuning.max_idle_interval = 1500ms;  // stands in for CUPS' notify-get-interval of 60 s
+  CupsPrintSource source(tuning);
+  REQUIRE(source.start(spec).ok());
+  REQUIRE(source.subscribed());
+  std::string why;
+  int id = fx.server.lp({"-d", fx.printer, "-t", "paced", doc}, &why);
+  REQUIRE(id > 0);
+  auto t0 = std::chrono::steady_clock::now();
+  auto got = collect(source, {id}, 20s);
+  auto took = std::chrono::steady_clock::now() - t0;
+  REQUIRE(got.count(static_cast<std::uint32_t>(id)));
+  const auto& a = got[static_cast<std::uint32_t>(id)];
+  CHECK(a.document_path.empty());
+  CHECK(a.bytes == 1024);  // job-k-octets, rounded up by CUPS, when the document is not readable
+  CHECK(a.title == "paced");
+  CHECK(took < 5s);
 }
 
 TEST_CASE("print capture over TCP (host:port) sees jobs too", "[print]") {
@@ -556,11 +587,14 @@ TEST_CASE("agent.toml's print_capture and print_server are read, written and typ
   auto fresh = vigil::test::must(vigil::agent::load_agent_config(dir.write("fresh.toml", vigil::agent::render_agent_config(c))));
   CHECK(fresh.print_capture);
   CHECK(fresh.print_server.empty());
+  CHECK(fresh.print_spool_dir == "/var/spool/cups");
   c.print_capture = false;
   c.print_server = "/tmp/odd \"dir\"/cups.sock";
+  c.print_spool_dir = "/srv/spool\\cups";
   auto set = vigil::test::must(vigil::agent::load_agent_config(dir.write("set.toml", vigil::agent::render_agent_config(c))));
   CHECK_FALSE(set.print_capture);
   CHECK(set.print_server == c.print_server);
+  CHECK(set.print_spool_dir == c.print_spool_dir);
 
   auto bad = dir.write("bad.toml", "server = \"h:1\"\ndevice_id = \"d\"\nprint_capture = \"yes\"\n");
   auto r = vigil::agent::load_agent_config(bad);
