@@ -365,7 +365,7 @@ class CupsPrintSource::Session {
   }
 
  private:
-  int lease_seconds() const { return static_cast<int>(std::max<std::int64_t>(60, owner_.tuning_.lease.count())); }
+  int lease_seconds() const { return static_cast<int>(std::clamp<std::int64_t>(owner_.tuning_.lease.count(), 1, 1 << 30)); }
 
   ipp_t* do_request(ipp_t* req) {
     waited_ = 0;
@@ -525,6 +525,9 @@ void CupsPrintSource::run() {
   sigemptyset(&pipe);
   sigaddset(&pipe, SIGPIPE);
   pthread_sigmask(SIG_BLOCK, &pipe, nullptr);
+  // Never ask for a password: libcups' default would prompt on the agent's terminal. Without one,
+  // a request the server wants authenticated (beyond PeerCred) fails and is reported as such.
+  cupsSetPasswordCB2([](const char*, http_t*, const char*, const char*, void*) -> const char* { return nullptr; }, nullptr);
   auto backoff = tuning_.min_backoff;
   bool failing = false;   // a failure streak is logged once, at its start
   bool ever_subscribed = false;
@@ -608,7 +611,8 @@ void CupsPrintSource::run() {
       // Pace: the server's notify-get-interval while nothing is printing (CUPS says 60 s); while
       // a job we saw created has not finished, at most max_poll_interval; a spool change (a job
       // being submitted here) cuts the wait short.
-      auto pace = std::min<std::chrono::milliseconds>(session.interval(), tuning_.max_idle_interval);
+      auto pace = std::min<std::chrono::milliseconds>({session.interval(), tuning_.max_idle_interval,
+                                                       std::chrono::duration_cast<std::chrono::milliseconds>(tuning_.lease) / 4});
       if (active.empty() || std::chrono::steady_clock::now() > busy_until) active.clear();
       else pace = std::min(pace, tuning_.max_poll_interval);
       bool hinted = false;

@@ -419,6 +419,49 @@ TEST_CASE("without a visible spool, jobs are still reported at the server's pace
   CHECK(took < 5s);
 }
 
+TEST_CASE("the subscription's lease is renewed before it expires", "[print]") {
+  PrintFixture fx;
+  if (!fx.why.empty()) {
+    WARN("SKIPPED: no private cupsd: " << fx.why);
+    return;
+  }
+  auto tuning = quick();
+  tuning.lease = 2s;
+  CupsPrintSource source(tuning);
+  REQUIRE(source.start(fx.spec()).ok());
+  REQUIRE(source.subscribed());
+  const int first = source.subscription_id();
+
+  // Control: a subscription with the same lease that nobody renews is gone by then.
+  http_t* http = httpConnect2(fx.server.socket().c_str(), 0, nullptr, AF_UNSPEC, HTTP_ENCRYPTION_IF_REQUESTED, 1, 5000, nullptr);
+  REQUIRE(http != nullptr);
+  ipp_t* req = ippNewRequest(IPP_OP_CREATE_PRINTER_SUBSCRIPTIONS);
+  ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nullptr, "ipp://localhost/");
+  ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_NAME, "requesting-user-name", nullptr, cupsUser());
+  ippAddString(req, IPP_TAG_SUBSCRIPTION, IPP_TAG_KEYWORD, "notify-events", nullptr, "job-completed");
+  ippAddString(req, IPP_TAG_SUBSCRIPTION, IPP_TAG_KEYWORD, "notify-pull-method", nullptr, "ippget");
+  ippAddInteger(req, IPP_TAG_SUBSCRIPTION, IPP_TAG_INTEGER, "notify-lease-duration", 2);
+  ipp_t* resp = cupsDoRequest(http, req, "/");
+  REQUIRE(resp != nullptr);
+  ipp_attribute_t* id = ippFindAttribute(resp, "notify-subscription-id", IPP_TAG_INTEGER);
+  REQUIRE(id != nullptr);
+  const int control = ippGetInteger(id, 0);
+  ippDelete(resp);
+
+  std::this_thread::sleep_for(6s);
+  req = ippNewRequest(IPP_OP_GET_NOTIFICATIONS);
+  ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_URI, "printer-uri", nullptr, "ipp://localhost/");
+  ippAddString(req, IPP_TAG_OPERATION, IPP_TAG_NAME, "requesting-user-name", nullptr, cupsUser());
+  ippAddInteger(req, IPP_TAG_OPERATION, IPP_TAG_INTEGER, "notify-subscription-ids", control);
+  ippDelete(cupsDoRequest(http, req, "/"));
+  CHECK(cupsLastError() == IPP_STATUS_ERROR_NOT_FOUND);
+  httpClose(http);
+
+  CHECK(source.subscribed());
+  CHECK(source.subscription_id() == first);
+  CHECK(source.subscriptions_made() == 1);
+}
+
 TEST_CASE("print capture over TCP (host:port) sees jobs too", "[print]") {
   PrintFixture fx;
   if (!fx.why.empty()) {
