@@ -43,10 +43,14 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
       if (auto* s = node.as_string()) return s->get();
       return err(at + ": " + k + " must be a string");
     };
-    if (k == "server" || k == "device_id") {
+    if (k == "server" || k == "device_id" || k == "print_server" || k == "print_spool_dir") {
       auto s = str();
       if (!s) return err(s.error());
-      (k == "server" ? cfg.server : cfg.device_id) = *s;
+      (k == "server" ? cfg.server : k == "device_id" ? cfg.device_id : k == "print_server" ? cfg.print_server : cfg.print_spool_dir) = *s;
+    } else if (k == "print_capture") {
+      auto* b = node.as_boolean();
+      if (!b) return err(at + ": print_capture must be true or false");
+      cfg.print_capture = b->get();
     } else if (k == "watch" || k == "exclude" || k == "reconcile_roots" || k == "removable_devices") {
       auto l = string_list(node, at, k);
       if (!l) return err(l.error());
@@ -109,7 +113,13 @@ std::string render_agent_config(const AgentConfig& c) {
     << "reconcile_roots = " << list(c.reconcile_roots) << "\n"
     << "# Block devices (globs on the device node, e.g. \"/dev/loop*\") reported as removable media.\n"
     << "removable_devices = " << list(c.removable_devices) << "\n"
-    << "flush_interval_ms = " << c.flush_interval_ms << "\n\n"
+    << "flush_interval_ms = " << c.flush_interval_ms << "\n"
+    << "# Finished print jobs from the print server's notifications; print_server \"\" is the system's default\n"
+    << "# (a unix socket path or HOST[:PORT] otherwise).\n"
+    << "print_capture = " << (c.print_capture ? "true" : "false") << "\n"
+    << "print_server = " << quote(c.print_server) << "\n"
+    << "# That server's spool (RequestRoot) when it runs here: documents are classified from it.\n"
+    << "print_spool_dir = " << quote(c.print_spool_dir) << "\n\n"
     << "[spool]\nmax_bytes = " << c.spool.max_bytes << "\n"
     << "max_age = \"" << c.spool.max_age_ns / 86400000000000LL << "d\"\n";
   return o.str();

@@ -10,6 +10,14 @@
 // devices to report as removable media in volume.mounted/device.connected events whatever the
 // kernel's sysfs says. For machines without a USB bus (tests use loop devices) and for disks the
 // kernel does not flag (an eSATA dock). Empty by default. See docs/REMOVABLE_MEDIA.md.
+//
+// print_capture = true|false: record finished print jobs (print.job) from the print server's
+// notifications (default true; without a print server the agent keeps retrying quietly).
+// print_server = "": which CUPS server: "" for the system's default (CUPS_SERVER, client.conf,
+// /run/cups/cups.sock), a unix socket path, or HOST[:PORT].
+// print_spool_dir = "/var/spool/cups": that server's RequestRoot, when it is on this machine: the
+// spooled documents are classified from there, and a job appearing there is noticed at once.
+// See docs/PRINTING.md.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -29,6 +37,9 @@ struct AgentConfig {
   std::vector<std::string> reconcile_roots;  // scanned after a gap when watching everything
   std::vector<std::string> removable_devices;  // device-node globs treated as removable media
   std::uint64_t flush_interval_ms = 100;
+  bool print_capture = true;
+  std::string print_server;  // "" = the system's default print server
+  std::string print_spool_dir = "/var/spool/cups";
 };
 
 struct AgentPaths {

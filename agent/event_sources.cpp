@@ -1,11 +1,29 @@
 #include "agent/event_source.h"
 
+#include "agent/print_event_source.h"
+#include "shared/log.h"
+
 namespace vigil::agent {
+
+namespace {
+
+// Print jobs are classified with the built-in sensitive types (compiling them takes ~12 ms).
+std::unique_ptr<EventSource> print_source(const AgentConfig& c) {
+  PrintCaptureSpec spec;
+  spec.server = c.print_server;
+  spec.spool_dir = c.print_spool_dir;
+  std::shared_ptr<const Classifier> classifier;
+  if (auto made = Classifier::create({}); made) classifier = std::move(*made);
+  else log::warn("print", "print jobs will not be classified", {{"error", made.error()}});
+  return std::make_unique<PrintEventSource>(make_print_activity_source(), spec, std::move(classifier));
+}
+
+}  // namespace
 
 // One line per optional source; each adapter lives in its own file.
 std::vector<std::unique_ptr<EventSource>> make_event_sources(const RuntimeOptions& options) {
   std::vector<std::unique_ptr<EventSource>> sources;
-  (void)options;
+  if (options.config.print_capture) sources.push_back(print_source(options.config));
   return sources;
 }
 
