@@ -1,0 +1,103 @@
+#include "platform/linux/security_state.h"
+
+#include <dirent.h>
+
+#include <cctype>
+#include <fstream>
+#include <sstream>
+
+#include "shared/time_util.h"
+
+namespace vigil::platform {
+
+namespace {
+
+bool read_small(const std::string& path, std::string& out, std::size_t max = 1 << 20) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) return false;
+  out.assign(max, '\0');
+  in.read(out.data(), static_cast<std::streamsize>(max));
+  out.resize(static_cast<std::size_t>(in.gcount()));
+  return true;
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back()))) s.pop_back();
+  return s;
+}
+
+std::string auditd_state(const std::string& proc_root) {
+  DIR* d = ::opendir(proc_root.c_str());
+  if (!d) return "unknown";
+  bool running = false;
+  while (dirent* e = ::readdir(d)) {
+    if (!std::isdigit(static_cast<unsigned char>(e->d_name[0]))) continue;
+    std::string comm;
+    if (read_small(proc_root + "/" + e->d_name + "/comm", comm, 64) && trim(comm) == "auditd") {
+      running = true;
+      break;
+    }
+  }
+  ::closedir(d);
+  return running ? "running" : "stopped";
+}
+
+std::string apparmor_state(const std::string& sys_root) {
+  std::string enabled;
+  if (!read_small(sys_root + "/module/apparmor/parameters/enabled", enabled, 16)) return "absent";
+  if (trim(enabled) != "Y") return "disabled";
+  std::string profiles;
+  if (!read_small(sys_root + "/kernel/security/apparmor/profiles", profiles)) return "enabled";
+  // Lines: "name (mode)"; the mode is the last parenthesised word.
+  std::map<std::string, unsigned> modes;
+  std::istringstream in(profiles);
+  std::string line;
+  while (std::getline(in, line)) {
+    auto open = line.rfind(" ("), close = line.rfind(')');
+    if (open == std::string::npos || close == std::string::npos || close < open) continue;
+    ++modes[line.substr(open + 2, close - open - 2)];
+  }
+  std::string v = "enabled: " + std::to_string(modes["enforce"]) + " enforce, " + std::to_string(modes["complain"]) + " complain";
+  unsigned other = 0;
+  for (const auto& [m, n] : modes)
+    if (m != "enforce" && m != "complain") other += n;
+  if (other) v += ", " + std::to_string(other) + " other";
+  return v;
+}
+
+std::string selinux_state(const std::string& sys_root) {
+  std::string e;
+  if (!read_small(sys_root + "/fs/selinux/enforce", e, 16)) return "absent";
+  e = trim(e);
+  return e == "1" ? "enforcing" : e == "0" ? "permissive" : "unknown";
+}
+
+}  // namespace
+
+std::vector<StateItem> read_security_state(const std::string& proc_root, const std::string& sys_root) {
+  return {
+      {"auditd", "auditd", auditd_state(proc_root)},
+      {"lsm", "apparmor", apparmor_state(sys_root)},
+      {"lsm", "selinux", selinux_state(sys_root)},
+  };
+}
+
+std::vector<agent::SecurityChange> diff_security_state(const std::vector<StateItem>& before,
+                                                       const std::vector<StateItem>& after) {
+  std::vector<agent::SecurityChange> out;
+  for (const auto& a : after)
+    for (const auto& b : before)
+      if (a.item == b.item && a.value != b.value) {
+        agent::SecurityChange c;
+        c.time_ns = now_ns();
+        c.category = a.category;
+        c.item = a.item;
+        c.change = "state";
+        c.old_value = b.value;
+        c.new_value = a.value;
+        out.push_back(std::move(c));
+      }
+  return out;
+}
+
+}  // namespace vigil::platform
