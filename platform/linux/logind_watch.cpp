@@ -21,6 +21,10 @@ std::string get_string(sd_bus* bus, const char* path, const char* prop) {
   sd_bus_error_free(&e);
   return out;
 }
+int on_properties_changed(sd_bus_message* m, void* userdata, sd_bus_error*) {
+  static_cast<LogindWatch*>(userdata)->handle(m);
+  return 0;
+}
 }  // namespace
 
 LogindWatch::~LogindWatch() {
@@ -41,17 +45,13 @@ Status LogindWatch::start() {
   if (r < 0) return err(std::string("NameHasOwner: ") + std::strerror(-r));
   if (!has) return err("logind (org.freedesktop.login1) is not on the system bus");
   r = sd_bus_match_signal(bus_, &slot_, kLogind, nullptr, "org.freedesktop.DBus.Properties", "PropertiesChanged",
-                          &LogindWatch::on_properties_changed, this);
+                          &on_properties_changed, this);
   if (r < 0) return err(std::string("match PropertiesChanged: ") + std::strerror(-r));
   return {};
 }
 
 int LogindWatch::fd() const { return bus_ ? sd_bus_get_fd(bus_) : -1; }
 
-int LogindWatch::on_properties_changed(sd_bus_message* m, void* userdata, sd_bus_error*) {
-  static_cast<LogindWatch*>(userdata)->handle(m);
-  return 0;
-}
 
 void LogindWatch::handle(sd_bus_message* m) {
   const char* path = sd_bus_message_get_path(m);

@@ -23,7 +23,6 @@
 struct sd_bus;
 struct sd_bus_slot;
 struct sd_bus_message;
-struct sd_bus_error;
 
 namespace vigil::platform {
 
@@ -39,9 +38,10 @@ class LogindWatch {
   // Processes what the bus has pending; appends lock/unlock activities.
   Status drain(std::vector<agent::SessionActivity>& out);
 
- private:
-  static int on_properties_changed(sd_bus_message* m, void* userdata, sd_bus_error* error);
+  // One PropertiesChanged message (called from the bus callback).
   void handle(sd_bus_message* m);
+
+ private:
 
   sd_bus* bus_ = nullptr;
   sd_bus_slot* slot_ = nullptr;
