@@ -10,6 +10,11 @@
 // devices to report as removable media in volume.mounted/device.connected events whatever the
 // kernel's sysfs says. For machines without a USB bus (tests use loop devices) and for disks the
 // kernel does not flag (an eSATA dock). Empty by default. See docs/REMOVABLE_MEDIA.md.
+//
+// security_capture (true), security_config_root ("/"), security_netns (""): changes to the
+// firewall, sudoers, PAM, sshd, audit, LSM and screen-lock settings, and to the agent's own files;
+// session_capture (true), utmp_path ("/var/run/utmp"): logon/logoff/lock/unlock. See
+// docs/SECURITY_SETTINGS.md.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -29,6 +34,13 @@ struct AgentConfig {
   std::vector<std::string> reconcile_roots;  // scanned after a gap when watching everything
   std::vector<std::string> removable_devices;  // device-node globs treated as removable media
   std::uint64_t flush_interval_ms = 100;
+  // Security settings and agent tamper (docs/SECURITY_SETTINGS.md).
+  bool security_capture = true;
+  std::string security_config_root = "/";  // prefix of /etc/sudoers, /etc/pam.d, ... (tests: a temp root)
+  std::string security_netns;              // network namespace whose nftables are watched; "" = the agent's
+  // Logon, logoff (utmp) and lock, unlock (logind, when it runs).
+  bool session_capture = true;
+  std::string utmp_path = "/var/run/utmp";
 };
 
 struct AgentPaths {

@@ -4,9 +4,12 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 
+#include "platform/linux/proc_info.h"
 #include "shared/log.h"
 
 namespace vigil::platform {
@@ -35,7 +38,19 @@ Status SecuritySource::start(const agent::SecurityCaptureSpec& spec) {
     nft_ = std::move(nft);
   }
 
-  if (auto s = files_.start(spec.config_root.empty() ? "/" : spec.config_root, spec.agent_paths); !s) return s;
+  // The agent's own files, symlinks resolved (the directory that changes is the real one's), and
+  // the running binary itself, which only the platform can name.
+  std::vector<std::string> agent_paths;
+  auto add = [&](const std::string& p) {
+    char* real = ::realpath(p.c_str(), nullptr);
+    std::string r = real ? real : p;
+    std::free(real);
+    if (!r.empty() && std::find(agent_paths.begin(), agent_paths.end(), r) == agent_paths.end()) agent_paths.push_back(r);
+  };
+  for (const auto& p : spec.agent_paths) add(p);
+  std::string self = read_exe(::getpid());
+  if (!self.empty()) add(self);
+  if (auto s = files_.start(spec.config_root.empty() ? "/" : spec.config_root, agent_paths); !s) return s;
   if (auto w = watch_fd(epoll_.get(), files_.fd()); !w) return w;
 
   state_ = read_security_state();

@@ -3,7 +3,8 @@
 //  - NftWatch: the nftables ruleset of spec.netns_path, re-read at the end of every transaction
 //    (netlink NEWGEN), with the process the kernel names;
 //  - ConfigFileWatch: sudoers, PAM, sshd, audit and screen-lock files under spec.config_root, and
-//    spec.agent_paths (tamper), by inotify on their directories;
+//    spec.agent_paths plus the running executable (/proc/self/exe) as tamper targets, by inotify
+//    on their directories (symlinks in agent paths resolved at start);
 //  - security state without notifications (auditd running, AppArmor, SELinux), read again every
 //    spec.recheck_interval_ms (a timerfd in the same epoll set), which also picks up watched
 //    directories that appeared unannounced.
