@@ -250,8 +250,17 @@ Status ConfigFileWatch::drain(const Sink& sink, std::uint64_t& overflows) {
         full = true;
         continue;
       }
-      if (ev->mask & IN_ISDIR) full = true;  // a directory came or went: rules may change
-      else dirty.insert(it->second);
+      if (ev->mask & IN_ISDIR) {
+        full = true;  // a directory came or went: rules may change
+        continue;
+      }
+      // /etc sees many writes that are none of ours: rescan only for a name a rule wants.
+      std::string_view name = ev->len ? std::string_view(ev->name) : std::string_view();
+      for (const auto& r : rules_)
+        if (r.dir == it->second && (name.empty() || r.match(name))) {
+          dirty.insert(it->second);
+          break;
+        }
     }
   }
   if (full) {
