@@ -15,9 +15,11 @@ namespace {
 bool read_small(const std::string& path, std::string& out, std::size_t max = 1 << 20) {
   std::ifstream in(path, std::ios::binary);
   if (!in) return false;
-  out.assign(max, '\0');
-  in.read(out.data(), static_cast<std::streamsize>(max));
-  out.resize(static_cast<std::size_t>(in.gcount()));
+  out.clear();
+  char chunk[4096];
+  while (out.size() < max && in.read(chunk, sizeof chunk).gcount() > 0)
+    out.append(chunk, static_cast<std::size_t>(in.gcount()));
+  if (out.size() > max) out.resize(max);
   return true;
 }
 

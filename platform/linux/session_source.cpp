@@ -79,9 +79,12 @@ void SessionSource::watch_file() {
 std::vector<UtmpEntry> SessionSource::read_utmp() const {
   std::ifstream in(path_, std::ios::binary);
   if (!in) return {};
-  std::string bytes(kMaxUtmpBytes, '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  bytes.resize(static_cast<std::size_t>(in.gcount()));
+  // Read in chunks up to the cap: a real utmp is a few KB, so no big buffer up front.
+  std::string bytes;
+  char chunk[1 << 14];
+  while (bytes.size() < kMaxUtmpBytes && in.read(chunk, sizeof chunk).gcount() > 0)
+    bytes.append(chunk, static_cast<std::size_t>(in.gcount()));
+  if (bytes.size() > kMaxUtmpBytes) bytes.resize(kMaxUtmpBytes);
   return parse_utmp(bytes);
 }
 

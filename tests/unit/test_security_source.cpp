@@ -19,6 +19,8 @@
 #include <thread>
 #include <vector>
 
+#include "agent/agent_config.h"
+#include "agent/event_source.h"
 #include "agent/security_event_source.h"
 #include "platform/linux/line_diff.h"
 #include "platform/linux/nft_watch.h"
@@ -449,4 +451,60 @@ TEST_CASE("state: auditd starting and stopping is a state change, rechecked on a
   CHECK(d[0].item == "selinux");
   CHECK(d[0].old_value == "enforcing");
   CHECK(d[0].new_value == "permissive");
+}
+
+TEST_CASE("agent.toml: security and session keys round-trip, bad types are file:line errors", "[security]") {
+  vigil::test::TempDir dir;
+  vigil::agent::AgentConfig c;
+  c.server = "127.0.0.1:7443";
+  c.device_id = "dev-1";
+  auto fresh = vigil::test::must(vigil::agent::load_agent_config(dir.write("fresh.toml", vigil::agent::render_agent_config(c))));
+  CHECK(fresh.security_capture);
+  CHECK(fresh.security_config_root == "/");
+  CHECK(fresh.security_netns.empty());
+  CHECK(fresh.session_capture);
+  CHECK(fresh.utmp_path == "/var/run/utmp");
+
+  c.security_capture = false;
+  c.security_config_root = "/srv/root \"quoted\"";
+  c.security_netns = "/run/netns/x";
+  c.session_capture = false;
+  c.utmp_path = "/tmp/utmp";
+  auto set = vigil::test::must(vigil::agent::load_agent_config(dir.write("set.toml", vigil::agent::render_agent_config(c))));
+  CHECK_FALSE(set.security_capture);
+  CHECK(set.security_config_root == c.security_config_root);
+  CHECK(set.security_netns == c.security_netns);
+  CHECK_FALSE(set.session_capture);
+  CHECK(set.utmp_path == c.utmp_path);
+
+  auto bad = [&](const std::string& line) {
+    auto p = dir.write("bad.toml", "server = \"h:1\"\ndevice_id = \"d\"\n" + line + "\n");
+    auto r = vigil::agent::load_agent_config(p);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().find(p + ":3:") == 0);
+    return r.error();
+  };
+  CHECK(bad("security_capture = \"yes\"").find("security_capture must be true or false") != std::string::npos);
+  CHECK(bad("session_capture = 1").find("session_capture must be true or false") != std::string::npos);
+  CHECK(bad("security_netns = 3").find("security_netns must be a string") != std::string::npos);
+  CHECK(bad("utmp_path = \"\"").find("utmp_path must not be empty") != std::string::npos);
+  CHECK(bad("security_cofig_root = \"/\"").find("unknown key 'security_cofig_root'") != std::string::npos);
+}
+
+TEST_CASE("make_event_sources registers security and sessions as agent.toml says", "[security]") {
+  vigil::agent::RuntimeOptions o;
+  o.paths.root = "/nonexistent";
+  auto names = [&] {
+    std::vector<std::string> n;
+    for (const auto& s : vigil::agent::make_event_sources(o)) n.push_back(s->name());
+    return n;
+  };
+  CHECK(names() == std::vector<std::string>{"security", "sessions"});
+  o.config.security_capture = false;
+  CHECK(names() == std::vector<std::string>{"sessions"});
+  o.config.session_capture = false;
+  CHECK(names().empty());
+  o.config.security_capture = true;
+  auto spec = vigil::agent::security_spec_from(o);
+  CHECK(spec.agent_paths == std::vector<std::string>{"/nonexistent/agent.toml", "/nonexistent/device.pem", "/nonexistent/ca.pem"});
 }
