@@ -125,9 +125,9 @@ std::vector<std::string> ConfigFileWatch::ensure_watches() {
     if (wd < 0) continue;  // missing for now; its parent or the next recheck brings it
     auto it = wd_of_dir_.find(d);
     if (it != wd_of_dir_.end() && it->second == wd) continue;
-    if (it != wd_of_dir_.end()) dir_of_wd_.erase(it->second);
+    if (it != wd_of_dir_.end()) dir_of_wd_[it->second].erase(d);
     wd_of_dir_[d] = wd;
-    dir_of_wd_[wd] = d;
+    dir_of_wd_[wd].insert(d);
     added.push_back(d);
   }
   return added;
@@ -243,9 +243,8 @@ Status ConfigFileWatch::drain(const Sink& sink, std::uint64_t& overflows) {
       if (it == dir_of_wd_.end()) continue;
       if (ev->mask & (IN_IGNORED | IN_DELETE_SELF | IN_MOVE_SELF)) {
         // The directory went away (or moved): its files are gone from where they count.
-        dirty.insert(it->second);
         if (!(ev->mask & IN_IGNORED)) ::inotify_rm_watch(inotify_.get(), ev->wd);
-        wd_of_dir_.erase(it->second);
+        for (const auto& d : it->second) wd_of_dir_.erase(d);
         dir_of_wd_.erase(it);
         full = true;
         continue;
@@ -256,11 +255,12 @@ Status ConfigFileWatch::drain(const Sink& sink, std::uint64_t& overflows) {
       }
       // /etc sees many writes that are none of ours: rescan only for a name a rule wants.
       std::string_view name = ev->len ? std::string_view(ev->name) : std::string_view();
-      for (const auto& r : rules_)
-        if (r.dir == it->second && (name.empty() || r.match(name))) {
-          dirty.insert(it->second);
-          break;
-        }
+      for (const auto& d : it->second)
+        for (const auto& r : rules_)
+          if (r.dir == d && (name.empty() || r.match(name))) {
+            dirty.insert(d);
+            break;
+          }
     }
   }
   if (full) {

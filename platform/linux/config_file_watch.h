@@ -76,7 +76,8 @@ class ConfigFileWatch {
   std::vector<std::string> agent_paths_;
   std::vector<Rule> rules_;
   UniqueFd inotify_;
-  std::map<int, std::string> dir_of_wd_;
+  // One inode can be reached by several watched paths (a symlinked directory): one wd, many dirs.
+  std::map<int, std::set<std::string>> dir_of_wd_;
   std::map<std::string, int> wd_of_dir_;
   std::map<std::string, Known> known_;  // path -> last content seen
 };

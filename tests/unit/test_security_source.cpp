@@ -313,6 +313,11 @@ TEST_CASE("config files: sudoers, sshd, PAM and screen-lock edits are created/mo
   // A directory that did not exist at start: sshd_config.d and a drop-in in it.
   put(etc + "/ssh/sshd_config.d/50-vigil.conf", "PasswordAuthentication yes\n");
   REQUIRE(pump(src, got, [&] { return find(got, "sshd", etc + "/ssh/sshd_config.d/50-vigil.conf", "created"); }));
+  // ... and the whole directory removed: its files are deleted; made again, they are new.
+  fs::remove_all(etc + "/ssh/sshd_config.d");
+  REQUIRE(pump(src, got, [&] { return find(got, "sshd", etc + "/ssh/sshd_config.d/50-vigil.conf", "deleted"); }));
+  put(etc + "/ssh/sshd_config.d/60-again.conf", "X11Forwarding yes\n");
+  REQUIRE(pump(src, got, [&] { return find(got, "sshd", etc + "/ssh/sshd_config.d/60-again.conf", "created"); }));
 
   // PAM.
   put(etc + "/pam.d/common-auth", "auth sufficient pam_permit.so\n");
