@@ -1,11 +1,19 @@
 #include "platform/linux/security_state.h"
 
 #include <dirent.h>
+#include <linux/audit.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cctype>
+#include <cstring>
 #include <fstream>
 #include <sstream>
 
+#include "platform/linux/unique_fd.h"
 #include "shared/time_util.h"
 
 namespace vigil::platform {
@@ -76,11 +84,40 @@ std::string selinux_state(const std::string& sys_root) {
 
 }  // namespace
 
+std::string kernel_audit_state() {
+  UniqueFd fd(::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT));
+  if (!fd) return "unavailable";
+  timeval tv{0, 200000};  // the kernel answers at once; never hang the agent on it
+  ::setsockopt(fd.get(), SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+  sockaddr_nl addr{};
+  addr.nl_family = AF_NETLINK;
+  if (::bind(fd.get(), reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) return "unavailable";
+  nlmsghdr req{};
+  req.nlmsg_len = NLMSG_LENGTH(0);
+  req.nlmsg_type = AUDIT_GET;
+  req.nlmsg_flags = NLM_F_REQUEST;
+  req.nlmsg_seq = 1;
+  if (::send(fd.get(), &req, req.nlmsg_len, 0) < 0) return "unavailable";
+  alignas(nlmsghdr) char buf[8192];
+  for (int tries = 0; tries < 4; ++tries) {
+    ssize_t n = ::recv(fd.get(), buf, sizeof buf, 0);
+    if (n < static_cast<ssize_t>(sizeof(nlmsghdr))) return "unavailable";
+    auto* h = reinterpret_cast<nlmsghdr*>(buf);
+    if (h->nlmsg_type == NLMSG_ERROR) return "unavailable";  // EPERM: no CAP_AUDIT_CONTROL, or no audit
+    if (h->nlmsg_type != AUDIT_GET || h->nlmsg_len > static_cast<std::size_t>(n)) continue;
+    audit_status st{};
+    std::memcpy(&st, NLMSG_DATA(h), std::min<std::size_t>(sizeof st, h->nlmsg_len - NLMSG_HDRLEN));
+    return st.enabled == 2 ? "locked" : st.enabled == 1 ? "enabled" : "disabled";
+  }
+  return "unavailable";
+}
+
 std::vector<StateItem> read_security_state(const std::string& proc_root, const std::string& sys_root) {
   return {
       {"auditd", "auditd", auditd_state(proc_root)},
       {"lsm", "apparmor", apparmor_state(sys_root)},
       {"lsm", "selinux", selinux_state(sys_root)},
+      {"audit", "kernel audit", kernel_audit_state()},
   };
 }
 

@@ -5,6 +5,9 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <linux/audit.h>
+#include <linux/netlink.h>
+#include <sys/socket.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
@@ -12,6 +15,7 @@
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <functional>
@@ -132,6 +136,33 @@ struct NetNs {
     return run(argv);
   }
 };
+
+// Sets the kernel's audit switch as `auditctl -e` does (AUDIT_SET with AUDIT_STATUS_ENABLED);
+// the kernel's answer (0 or -errno).
+int set_kernel_audit(std::uint32_t enabled) {
+  int fd = ::socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_AUDIT);
+  if (fd < 0) return -errno;
+  struct {
+    nlmsghdr h;
+    audit_status st;
+  } req{};
+  req.h.nlmsg_len = NLMSG_LENGTH(sizeof(audit_status));
+  req.h.nlmsg_type = AUDIT_SET;
+  req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK;
+  req.h.nlmsg_seq = 7;
+  req.st.mask = AUDIT_STATUS_ENABLED;
+  req.st.enabled = enabled;
+  int rc = -EIO;
+  if (::send(fd, &req, req.h.nlmsg_len, 0) >= 0) {
+    alignas(nlmsghdr) char buf[1024];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    auto* h = reinterpret_cast<nlmsghdr*>(buf);
+    if (n >= static_cast<ssize_t>(NLMSG_LENGTH(sizeof(nlmsgerr))) && h->nlmsg_type == NLMSG_ERROR)
+      rc = static_cast<nlmsgerr*>(NLMSG_DATA(h))->error;
+  }
+  ::close(fd);
+  return rc;
+}
 
 vigil::agent::SecurityCaptureSpec spec_for(const std::string& root) {
   vigil::agent::SecurityCaptureSpec s;
@@ -512,4 +543,32 @@ TEST_CASE("make_event_sources registers security and sessions as agent.toml says
   o.config.security_capture = true;
   auto spec = vigil::agent::security_spec_from(o);
   CHECK(spec.agent_paths == std::vector<std::string>{"/nonexistent/agent.toml", "/nonexistent/device.pem", "/nonexistent/ca.pem"});
+}
+
+TEST_CASE("state: the kernel audit switch turned off and on (auditctl -e) is a state change", "[security]") {
+  std::string initial = vp::kernel_audit_state();
+  if (initial != "enabled" && initial != "disabled") {
+    WARN("SKIPPED: kernel audit state is '" << initial << "' (no NETLINK_AUDIT access, or locked)");
+    return;
+  }
+  const std::string flipped = initial == "enabled" ? "disabled" : "enabled";
+  vigil::test::TempDir root("vigil-sec");
+  vp::SecuritySource src;
+  auto spec = spec_for(root.path.string());
+  spec.recheck_interval_ms = 100;
+  REQUIRE(src.start(spec).ok());
+  Collected got;
+  if (int rc = set_kernel_audit(initial == "enabled" ? 0 : 1); rc != 0) {
+    WARN("SKIPPED: AUDIT_SET refused (" << std::strerror(-rc) << "): cannot change the kernel audit switch here");
+    return;
+  }
+  auto state = [&](const std::string& from, const std::string& to) {
+    for (const auto& c : got.changes)
+      if (c.category == "audit" && c.item == "kernel audit" && c.old_value == from && c.new_value == to) return true;
+    return false;
+  };
+  bool seen = pump(src, got, [&] { return state(initial, flipped); }, 3s);
+  REQUIRE(set_kernel_audit(initial == "enabled" ? 1 : 0) == 0);  // put it back before any REQUIRE
+  REQUIRE(seen);
+  REQUIRE(pump(src, got, [&] { return state(flipped, initial); }, 3s));
 }
