@@ -58,6 +58,14 @@ std::string lower(std::string_view s) {
   return o;
 }
 
+// A regular file with one link just created was opened to be written: the writer's close
+// (IN_CLOSE_WRITE) reports it complete. Links (hard or symbolic) are complete at creation.
+bool created_for_writing(const std::string& dir, std::string_view name) {
+  struct stat st {};
+  if (::lstat(join(dir, name).c_str(), &st) != 0) return false;
+  return S_ISREG(st.st_mode) && st.st_nlink == 1;
+}
+
 }  // namespace
 
 bool mentions_screen_lock(std::string_view text) {
@@ -255,6 +263,9 @@ Status ConfigFileWatch::drain(const Sink& sink, std::uint64_t& overflows) {
       }
       // /etc sees many writes that are none of ours: rescan only for a name a rule wants.
       std::string_view name = ev->len ? std::string_view(ev->name) : std::string_view();
+      // A file being written: IN_CLOSE_WRITE follows with its content (one "created", not an
+      // empty one and then a "modified").
+      if ((ev->mask & IN_CREATE) && !name.empty() && created_for_writing(*it->second.begin(), name)) continue;
       for (const auto& d : it->second)
         for (const auto& r : rules_)
           if (r.dir == d && (name.empty() || r.match(name))) {

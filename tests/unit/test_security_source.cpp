@@ -388,6 +388,21 @@ TEST_CASE("config files: hostile names and content are recorded as they are", "[
   REQUIRE(e.SerializeToString(&wire));  // escaped: valid UTF-8 for protobuf
   CHECK(e.security().item().find("\\xff\\xfe") != std::string::npos);
 
+  // A drop-in written slowly (the watch wakes while it is open and half written) is one
+  // "created" with the whole content, not an empty or partial one followed by "modified".
+  const std::string slow = root.file("etc/sudoers.d/slow");
+  {
+    std::ofstream f(slow, std::ios::binary);
+    f << "bob ALL=(ALL) ";
+    f.flush();
+    settle(src, got, 300ms);
+    f << "ALL\n";
+  }
+  REQUIRE(pump(src, got, [&] { return find(got, "sudoers", slow, "created"); }));
+  settle(src, got, 300ms);
+  CHECK(find(got, "sudoers", slow, "created")->diff == "+bob ALL=(ALL) ALL\n");
+  CHECK_FALSE(find(got, "sudoers", slow, "modified"));
+
   // A FIFO planted where a drop-in would be does not hang the watch.
   REQUIRE(::mkfifo(root.file("etc/sudoers.d/fifo").c_str(), 0600) == 0);
   put(root.file("etc/sudoers.d/after-fifo"), "x\n");
