@@ -15,6 +15,8 @@
 //    editors and package managers do) are seen; a directory that appears later is picked up when
 //    its parent reports it or at the next recheck();
 //  - the scan at start() is the baseline and reports nothing;
+//  - a new file opened for writing is reported when its writer closes it (IN_CLOSE_WRITE), so a
+//    half-written file is never what is remembered;
 //  - each change is created | modified | deleted with sha256 of the old and new content and, for
 //    files up to kKeepContentBytes, a bounded line diff; identical content is no change;
 //  - agent files give TamperActivity: binary_modified (the file was or is an ELF executable),
