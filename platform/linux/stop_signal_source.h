@@ -7,7 +7,8 @@
 //    the signals unblocked could take one, and it would never reach the signalfd;
 //  - each request says who sent it: the kernel's ssi_pid / ssi_uid, and the sender's executable
 //    from /proc/<pid>/exe when it is still there (empty when it exited or was the kernel: pid 0);
-//  - the destructor closes the signalfd and restores the signal mask start() changed.
+//  - the destructor closes the signalfd and restores the signal mask start() changed (a signal
+//    still pending then is delivered as usual: drain before destroying).
 // Not thread-safe.
 #pragma once
 #include <signal.h>
