@@ -5,7 +5,10 @@
 #include <catch2/catch.hpp>
 
 #include <fcntl.h>
+#include <arpa/inet.h>
 #include <linux/audit.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/netfilter/nfnetlink.h>
 #include <linux/netlink.h>
 #include <sys/socket.h>
 #include <poll.h>
@@ -586,4 +589,50 @@ TEST_CASE("state: the kernel audit switch turned off and on (auditctl -e) is a s
   REQUIRE(set_kernel_audit(initial == "enabled" ? 1 : 0) == 0);  // put it back before any REQUIRE
   REQUIRE(seen);
   REQUIRE(pump(src, got, [&] { return state(flipped, initial); }, 3s));
+}
+
+TEST_CASE("nftables notifications: NEWGEN attributes parse; truncated or garbage datagrams are skipped", "[security]") {
+  // One NEWGEN as the kernel builds it: nlmsghdr, nfgenmsg, then GEN_ID, GEN_PROC_PID, GEN_PROC_NAME.
+  auto attr = [](std::uint16_t type, const std::string& value) {
+    std::string a(4, '\0');
+    std::uint16_t len = static_cast<std::uint16_t>(4 + value.size());
+    std::memcpy(a.data(), &len, 2);
+    std::memcpy(a.data() + 2, &type, 2);
+    a += value;
+    a.resize((a.size() + 3) & ~std::size_t{3}, '\0');
+    return a;
+  };
+  auto be32 = [](std::uint32_t v) {
+    v = htonl(v);
+    return std::string(reinterpret_cast<const char*>(&v), 4);
+  };
+  std::string body = std::string(4, '\0') /* nfgenmsg */ + attr(NFTA_GEN_ID, be32(77)) +
+                     attr(NFTA_GEN_PROC_PID, be32(4321)) + attr(NFTA_GEN_PROC_NAME, std::string("nft\n\xff", 5) + '\0');
+  nlmsghdr h{};
+  h.nlmsg_len = static_cast<std::uint32_t>(sizeof h + body.size());
+  h.nlmsg_type = (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_NEWGEN;
+  std::string msg(reinterpret_cast<const char*>(&h), sizeof h);
+  msg += body;
+
+  std::vector<vp::NftGeneration> gens;
+  auto collect = [&](const vp::NftGeneration& g) { gens.push_back(g); };
+  vp::parse_nft_notifications(msg + msg, collect);
+  REQUIRE(gens.size() == 2);
+  CHECK(gens[0].id == 77);
+  CHECK(gens[0].pid == 4321);
+  CHECK(gens[0].proc_name == std::string("nft\n\xff", 5));
+
+  gens.clear();
+  for (std::size_t cut = 0; cut < msg.size(); ++cut) vp::parse_nft_notifications(msg.substr(0, cut), collect);
+  CHECK(gens.empty());  // a NEWGEN cut anywhere is not reported
+  std::string bad = msg;
+  std::uint16_t huge = 0xfff0;
+  std::memcpy(bad.data() + sizeof h + 4, &huge, 2);  // first attribute claims more than there is
+  vp::parse_nft_notifications(bad, collect);
+  REQUIRE(gens.size() == 1);  // the message is still a NEWGEN, its attributes unread
+  CHECK(gens[0].pid == 0);
+  std::string noise(4096, '\xa5');
+  vp::parse_nft_notifications(noise, collect);
+  vp::parse_nft_notifications("", collect);
+  CHECK(gens.size() == 1);
 }
