@@ -55,6 +55,15 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
       auto l = string_list(node, at, k);
       if (!l) return err(l.error());
       (k == "watch" ? cfg.watch : k == "exclude" ? cfg.exclude : k == "reconcile_roots" ? cfg.reconcile_roots : cfg.removable_devices) = *l;
+    } else if (k == "security_config_root" || k == "security_netns" || k == "utmp_path") {
+      auto s = str();
+      if (!s) return err(s.error());
+      if (k != "security_netns" && s->empty()) return err(at + ": " + k + " must not be empty");
+      (k == "security_config_root" ? cfg.security_config_root : k == "security_netns" ? cfg.security_netns : cfg.utmp_path) = *s;
+    } else if (k == "security_capture" || k == "session_capture") {
+      auto* b = node.as_boolean();
+      if (!b) return err(at + ": " + k + " must be true or false");
+      (k == "security_capture" ? cfg.security_capture : cfg.session_capture) = b->get();
     } else if (k == "flush_interval_ms") {
       auto* n = node.as_integer();
       if (!n || n->get() < 1 || n->get() > 60000) return err(at + ": flush_interval_ms must be an integer 1..60000");
@@ -120,6 +129,14 @@ std::string render_agent_config(const AgentConfig& c) {
     << "print_server = " << quote(c.print_server) << "\n"
     << "# That server's spool (RequestRoot) when it runs here: documents are classified from it.\n"
     << "print_spool_dir = " << quote(c.print_spool_dir) << "\n\n"
+    << "# Changes to firewall, sudoers, PAM, sshd, audit, AppArmor/SELinux, screen lock and the agent's own files.\n"
+    << "security_capture = " << (c.security_capture ? "true" : "false") << "\n"
+    << "security_config_root = " << quote(c.security_config_root) << "\n"
+    << "# Network namespace (/run/netns/NAME) whose nftables ruleset is watched; empty = the agent's own.\n"
+    << "security_netns = " << quote(c.security_netns) << "\n"
+    << "# Logon/logoff from utmp; lock/unlock from logind when it runs.\n"
+    << "session_capture = " << (c.session_capture ? "true" : "false") << "\n"
+    << "utmp_path = " << quote(c.utmp_path) << "\n\n"
     << "[spool]\nmax_bytes = " << c.spool.max_bytes << "\n"
     << "max_age = \"" << c.spool.max_age_ns / 86400000000000LL << "d\"\n";
   return o.str();

@@ -18,6 +18,10 @@
 // print_spool_dir = "/var/spool/cups": that server's RequestRoot, when it is on this machine: the
 // spooled documents are classified from there, and a job appearing there is noticed at once.
 // See docs/PRINTING.md.
+// security_capture (true), security_config_root ("/"), security_netns (""): changes to the
+// firewall, sudoers, PAM, sshd, audit, LSM and screen-lock settings, and to the agent's own files;
+// session_capture (true), utmp_path ("/var/run/utmp"): logon/logoff/lock/unlock. See
+// docs/SECURITY_SETTINGS.md.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -40,6 +44,13 @@ struct AgentConfig {
   bool print_capture = true;
   std::string print_server;  // "" = the system's default print server
   std::string print_spool_dir = "/var/spool/cups";
+  // Security settings and agent tamper (docs/SECURITY_SETTINGS.md).
+  bool security_capture = true;
+  std::string security_config_root = "/";  // prefix of /etc/sudoers, /etc/pam.d, ... (tests: a temp root)
+  std::string security_netns;              // network namespace whose nftables are watched; "" = the agent's
+  // Logon, logoff (utmp) and lock, unlock (logind, when it runs).
+  bool session_capture = true;
+  std::string utmp_path = "/var/run/utmp";
 };
 
 struct AgentPaths {

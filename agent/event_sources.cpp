@@ -1,4 +1,6 @@
 #include "agent/event_source.h"
+#include "agent/security_event_source.h"
+#include "agent/session_event_source.h"
 
 #include "agent/print_event_source.h"
 #include "shared/log.h"
@@ -24,6 +26,13 @@ std::unique_ptr<EventSource> print_source(const AgentConfig& c) {
 std::vector<std::unique_ptr<EventSource>> make_event_sources(const RuntimeOptions& options) {
   std::vector<std::unique_ptr<EventSource>> sources;
   if (options.config.print_capture) sources.push_back(print_source(options.config));
+  if (options.config.security_capture)
+    sources.push_back(std::make_unique<SecurityEventSource>(security_spec_from(options), make_security_activity_source()));
+  if (options.config.session_capture) {
+    SessionCaptureSpec spec;
+    spec.utmp_path = options.config.utmp_path;
+    sources.push_back(std::make_unique<SessionEventSource>(spec, make_session_activity_source()));
+  }
   return sources;
 }
 
