@@ -10,6 +10,9 @@
 // devices to report as removable media in volume.mounted/device.connected events whatever the
 // kernel's sysfs says. For machines without a USB bus (tests use loop devices) and for disks the
 // kernel does not flag (an eSATA dock). Empty by default. See docs/REMOVABLE_MEDIA.md.
+//
+// cpu_limit_percent = 25, rss_limit_mb = 200, watchdog_interval_ms = 5000: the watchdog's limits
+// (docs/WATCHDOG.md); over them the agent sheds classification and says so in agent.health.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -29,6 +32,10 @@ struct AgentConfig {
   std::vector<std::string> reconcile_roots;  // scanned after a gap when watching everything
   std::vector<std::string> removable_devices;  // device-node globs treated as removable media
   std::uint64_t flush_interval_ms = 100;
+  // Watchdog (agent/watchdog.h, docs/WATCHDOG.md): over these the agent sheds classification.
+  double cpu_limit_percent = 25.0;      // of one core, averaged between samples; 0: no limit
+  std::uint64_t rss_limit_mb = 200;     // resident set; 0: no limit
+  std::uint64_t watchdog_interval_ms = 5000;  // how often it samples
 };
 
 struct AgentPaths {
