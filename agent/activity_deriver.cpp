@@ -22,7 +22,7 @@ namespace vigil::agent {
 namespace {
 
 constexpr std::size_t kReadsPerProcess = 16;
-constexpr std::size_t kProcessesRemembered = 4096;
+constexpr std::size_t kProcessesRemembered = 1024;
 constexpr std::size_t kMaxHeld = 4096;  // writes waiting for the read that names their source
 constexpr std::size_t kSamplePaths = 10;
 

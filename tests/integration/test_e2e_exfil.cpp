@@ -303,3 +303,49 @@ TEST_CASE("over its memory limit the agent sheds classification and says so in a
   agent.signal(SIGTERM);
   CHECK(agent.wait(15s) == 0);
 }
+
+TEST_CASE("a stick mounted before the agent started is removable media all the same", "[exfil][e2e]") {
+  if (find_program("losetup").empty() || find_program("mkfs.ext4").empty()) {
+    WARN("SKIPPED: losetup (util-linux) or mkfs.ext4 (e2fsprogs) not installed");
+    return;
+  }
+  Deployment d("e2e-exfil-early");
+  d.start_collector();
+  std::string adir = d.enroll_agent("a1");
+  set_key(adir, "removable_devices", "[\"/dev/loop*\"]");
+  std::string device = d.device_id(adir);
+  const std::string home = d.dir() + "/home", media = d.dir() + "/media";
+  std::filesystem::create_directories(home);
+  spit(home + "/plan.txt", "The plan, in plain words.\n");
+  const std::string image = d.dir() + "/early.img";
+  { std::ofstream(image).flush(); }
+  std::filesystem::resize_file(image, 32 << 20);
+  REQUIRE(sh(find_program("mkfs.ext4") + " -q -F -L EARLY '" + image + "'"));
+  LoopDevice loop(image);
+  if (loop.node.empty()) {
+    WARN("SKIPPED: no loop device could be attached (losetup -f --show failed)");
+    return;
+  }
+  MountGuard mnt{media + "/EARLY"};
+  std::filesystem::create_directories(mnt.point);
+  REQUIRE(::mount(loop.node.c_str(), mnt.point.c_str(), "ext4", 0, nullptr) == 0);
+  mnt.mounted = true;
+
+  Process agent = d.start_agent(adir, {home, media});
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(agent.running());
+  REQUIRE(sh("cp '" + home + "/plan.txt' '" + mnt.point + "/'"));
+  std::vector<json::object> ex;
+  bool seen = eventually([&] {
+    ex = d.events(device, "exfil.removable");
+    return by_path(ex, "exfil.removable", mnt.point + "/plan.txt") != nullptr;
+  }, 20s);
+  INFO("agent log: " << slurp(adir + ".log"));
+  REQUIRE(seen);
+  const auto& e = *by_path(ex, "exfil.removable", mnt.point + "/plan.txt");
+  CHECK(str(e, "source_path") == home + "/plan.txt");
+  CHECK(str(obj(e, "volume"), "label") == "EARLY");
+  CHECK(d.events(device, "volume.mounted").empty());  // the baseline is not an event
+  agent.signal(SIGTERM);
+  CHECK(agent.wait(15s) == 0);
+}
