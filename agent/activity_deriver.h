@@ -1,26 +1,40 @@
 // ActivityDeriver: turns raw file activity into what an investigator asks about, on the agent.
-// OS-free: it sees FileActivity/VolumeActivity records and the classifier, never the kernel.
+// OS-free: it sees FileActivity/VolumeActivity records and the classifier, never the kernel
+// (files are read through shared/ helpers). Rules and limits: docs/EXFILTRATION.md.
 //
-// Promises (implemented in agent/activity_deriver.cpp; see the issue 3 notes in docs/STATUS.md):
-// - Every Create/Write/Rename/Delete still becomes its plain file.* event; Read records are not
-//   spooled, only remembered per process (bounded) to name the source of a copy.
-// - exfil.removable: a file written (closed after writing, or renamed into place) on a volume that
-//   volume.mounted reported removable; exfil.network_share: the same on a network share. Both
-//   carry the volume, the content type, the local source path when the same process read a file
-//   outside that volume just before (most recent read of the same size, else the most recent),
-//   and the classification of the written file.
-// - file.archive_created: a new or rewritten file whose content (magic bytes, not its name) is an
-//   archive or compressed stream: zip (and zip-based office formats are NOT archives), 7z, rar,
-//   tar (ustar magic), gzip, bzip2, xz, zstd, lz4, cab.
-// - file.extension_mismatch: the content type disagrees with what the extension claims (a PDF
-//   named .txt); unknown extensions and content that cannot be typed say nothing.
-// - Bulk: per (operation, process, volume) burst, the first `single_events_per_burst` derived
+// Promises (implemented in agent/activity_deriver.cpp):
+// - Every Create/Write/Rename/Delete still becomes its plain file.* event, appended at once and in
+//   order; Read records are not spooled, only remembered per process (bounded: kReadsPerProcess
+//   per process, kProcessesRemembered processes) to name the source of a copy.
+// - exfil.removable: a regular file written (closed after writing) on a volume that on_volume
+//   reported removable; exfil.network_share: the same on a network share. A file written under a
+//   temporary name and renamed into place before its derived events went out is reported under
+//   its final name. Both carry the volume, the content type, the local source path and the
+//   classification of the written file. Source: a file the same process read outside that volume
+//   within source_window_ns, not already used as the source of another copy: one of the same size
+//   read before the write; else the next read by that process if it comes within source_hold_ns
+//   (cp closes the destination before the source); else the most recent read before the write.
+// - file.archive_created: a written file whose content (magic bytes, not its name) is an archive
+//   or compressed stream: zip (zip-based office documents are NOT archives), 7z, rar, tar (ustar
+//   magic), gzip, bzip2, xz, zstd, lz4, cab; unless it is a copy (its source has the same size).
+// - file.extension_mismatch: a file written or renamed whose content type disagrees with what its
+//   extension claims (shared/content_type.h is_mismatch); unknown either side says nothing.
+// - Bulk: per (event type, process, volume) burst, the first `single_events_per_burst` derived
 //   events go out one by one; the rest of the burst is counted into one file.bulk event emitted
 //   when the burst goes quiet for `burst_quiet_ns` (tick) or reaches `max_bulk_files`. Plain
 //   file.* events are not summarised (the collector needs them for reconciliation and counts).
-// - Classification runs on files involved in exfiltration and archiving, bounded by ScanLimits;
-//   when disabled (shed under pressure) the event says so (status skipped_load).
+// - Classification runs on every file that gets a derived event, off the caller's thread (one
+//   worker; at most max_queued_classifications waiting, beyond that status skipped_load), bounded
+//   by ScanLimits; the result (and sha256 when the whole file fit) rides on the derived events,
+//   and a summary sums the findings of the files it counts. Derived events therefore come out of
+//   on_file/tick a little after their plain event. When disabled (shed under pressure) events say
+//   status skipped_load, except for files under priority_paths, which are always classified; with
+//   no classifier, status disabled.
+// - Derived events are only ever delayed, never lost: tick() emits what is ready, flush_all()
+//   waits (bounded by shutdown_wait_ms) for the worker and emits everything still held.
+// Not thread-safe: one thread calls every method (the worker is internal).
 #pragma once
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -37,7 +51,11 @@ struct DerivationOptions {
   std::uint32_t single_events_per_burst = 20;
   std::uint64_t max_bulk_files = 100000;
   std::int64_t burst_quiet_ns = 2'000'000'000;
-  std::vector<std::string> priority_paths;  // globs: always classified
+  std::vector<std::string> priority_paths;  // globs (fnmatch): always classified
+  std::int64_t source_window_ns = 10'000'000'000;  // how old a read may be to name a source
+  std::int64_t source_hold_ns = 1'000'000'000;     // wait for a read that follows the write
+  std::size_t max_queued_classifications = 4096;
+  std::int64_t shutdown_wait_ms = 3000;            // flush_all: classification still running
 };
 
 struct DerivationStats {
@@ -65,6 +83,8 @@ class ActivityDeriver {
   // Collection config from the collector: new rules and priority paths.
   void update(DerivationOptions options, std::shared_ptr<const Classifier> classifier);
   DerivationStats take_stats();  // since the last call
+  // Waits until no classification is queued or running (tests, benchmarks); false on timeout.
+  bool wait_idle(std::int64_t timeout_ms);
 
  private:
   struct Impl;

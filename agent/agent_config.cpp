@@ -2,6 +2,7 @@
 
 #include <toml++/toml.h>
 
+#include <optional>
 #include <sstream>
 
 #include "shared/time_util.h"
@@ -68,6 +69,18 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
       auto* n = node.as_integer();
       if (!n || n->get() < 1 || n->get() > 60000) return err(at + ": flush_interval_ms must be an integer 1..60000");
       cfg.flush_interval_ms = static_cast<std::uint64_t>(n->get());
+    } else if (k == "cpu_limit_percent") {
+      std::optional<double> v;
+      if (auto* i = node.as_integer()) v = static_cast<double>(i->get());
+      if (auto* f = node.as_floating_point()) v = f->get();
+      if (!v || *v < 0 || *v > 10000) return err(at + ": cpu_limit_percent must be a number 0..10000 (0: no limit)");
+      cfg.cpu_limit_percent = *v;
+    } else if (k == "rss_limit_mb" || k == "watchdog_interval_ms") {
+      auto* n = node.as_integer();
+      const bool interval = k == "watchdog_interval_ms";
+      if (!n || n->get() < (interval ? 100 : 0) || n->get() > (interval ? 3600000 : 1048576))
+        return err(at + ": " + k + (interval ? " must be an integer 100..3600000" : " must be an integer 0..1048576 (0: no limit)"));
+      (interval ? cfg.watchdog_interval_ms : cfg.rss_limit_mb) = static_cast<std::uint64_t>(n->get());
     } else if (k == "spool") {
       auto* t = node.as_table();
       if (!t) return err(at + ": spool must be a table");
@@ -137,6 +150,10 @@ std::string render_agent_config(const AgentConfig& c) {
     << "# Logon/logoff from utmp; lock/unlock from logind when it runs.\n"
     << "session_capture = " << (c.session_capture ? "true" : "false") << "\n"
     << "utmp_path = " << quote(c.utmp_path) << "\n\n"
+    << "# Watchdog: over these the agent stops classifying content until it is back under (0: no limit).\n"
+    << "cpu_limit_percent = " << c.cpu_limit_percent << "\n"
+    << "rss_limit_mb = " << c.rss_limit_mb << "\n"
+    << "watchdog_interval_ms = " << c.watchdog_interval_ms << "\n\n"
     << "[spool]\nmax_bytes = " << c.spool.max_bytes << "\n"
     << "max_age = \"" << c.spool.max_age_ns / 86400000000000LL << "d\"\n";
   return o.str();

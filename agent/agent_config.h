@@ -22,6 +22,8 @@
 // firewall, sudoers, PAM, sshd, audit, LSM and screen-lock settings, and to the agent's own files;
 // session_capture (true), utmp_path ("/var/run/utmp"): logon/logoff/lock/unlock. See
 // docs/SECURITY_SETTINGS.md.
+// cpu_limit_percent = 25, rss_limit_mb = 200, watchdog_interval_ms = 5000: the watchdog's limits
+// (docs/WATCHDOG.md); over them the agent sheds classification and says so in agent.health.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -51,6 +53,10 @@ struct AgentConfig {
   // Logon, logoff (utmp) and lock, unlock (logind, when it runs).
   bool session_capture = true;
   std::string utmp_path = "/var/run/utmp";
+  // Watchdog (agent/watchdog.h, docs/WATCHDOG.md): over these the agent sheds classification.
+  double cpu_limit_percent = 25.0;      // of one core, averaged between samples; 0: no limit
+  std::uint64_t rss_limit_mb = 200;     // resident set; 0: no limit
+  std::uint64_t watchdog_interval_ms = 5000;  // how often it samples
 };
 
 struct AgentPaths {

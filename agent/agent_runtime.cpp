@@ -5,11 +5,13 @@
 #include <filesystem>
 #include <variant>
 
+#include "agent/activity_deriver.h"
 #include "agent/event_builder.h"
 #include "agent/event_source.h"
 #include "agent/reconciler.h"
 #include "agent/spool.h"
 #include "agent/uploader.h"
+#include "agent/watchdog.h"
 #include "shared/file_util.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
@@ -64,6 +66,8 @@ class Runtime {
     spec.exclude_paths = opts_.config.exclude;
     spec.exclude_paths.push_back(normalize_root(opts_.paths.root));
     excludes_ = spec.exclude_paths;
+    spec.report_reads = true;  // the deriver names the source of a copy (docs/EXFILTRATION.md)
+    start_deriver();
     // Capture starts before the reconciliation scan, so nothing falls between the two.
     if (auto s = source_->start(spec); !s) return fail("starting file capture: " + s.error());
     start_device_capture();
@@ -175,7 +179,35 @@ class Runtime {
     if (auto s = devices_->start(spec); !s) {
       log::warn("devices", "device and volume capture unavailable; capturing files only", {{"error", s.error()}});
       devices_.reset();
+      return;
     }
+    // A stick plugged in before the agent started is removable media all the same.
+    for (const auto& v : devices_->current_volumes()) deriver_->on_volume(v);
+  }
+
+  // Derived events (exfil.*, archives, mismatches) and classification: docs/EXFILTRATION.md.
+  void start_deriver() {
+    std::shared_ptr<const Classifier> classifier;
+    if (auto c = Classifier::create({}); c) classifier = std::move(*c);
+    else log::warn("classify", "content classification unavailable; derived events say status disabled", {{"error", c.error()}});
+    deriver_ = std::make_unique<ActivityDeriver>(DerivationOptions{}, std::move(classifier));
+    WatchdogLimits limits;
+    limits.cpu_percent = opts_.config.cpu_limit_percent;
+    limits.rss_bytes = opts_.config.rss_limit_mb << 20;
+    watchdog_.set_limits(limits);
+  }
+
+  // Samples our own CPU and memory; sheds classification under pressure (docs/WATCHDOG.md).
+  void watchdog_check() {
+    if (!watchdog_.observe(sample_self())) return;
+    const bool shed = watchdog_.shedding();
+    deriver_->set_classification_enabled(!shed);
+    log::write(shed ? log::Level::Warn : log::Level::Info, "watchdog",
+               shed ? "over resource limits: shedding content classification" : "back under resource limits: classifying again",
+               {{"pressure", watchdog_.pressure()}, {"cpu_percent", std::to_string(watchdog_.cpu_percent())},
+                {"rss_bytes", std::to_string(watchdog_.rss_bytes())}});
+    report_health();
+    flush();
   }
 
   void start_extra_sources() {
@@ -243,7 +275,12 @@ class Runtime {
       t.data = this;
       uv_timer_start(&t, cb, ms, ms);
     };
-    timer(flush_timer_, opts_.config.flush_interval_ms, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->flush(); });
+    timer(flush_timer_, opts_.config.flush_interval_ms, [](uv_timer_t* t) {
+      auto* self = static_cast<Runtime*>(t->data);
+      self->deriver_->tick(now_ns(), self->pending_);  // quiet bursts, finished classifications
+      self->flush();
+    });
+    timer(watchdog_timer_, opts_.config.watchdog_interval_ms, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->watchdog_check(); });
     timer(heartbeat_timer_, kHeartbeatMs, [](uv_timer_t* t) {
       auto* self = static_cast<Runtime*>(t->data);
       if (auto s = self->spool_->heartbeat(now_ns()); !s) log::error("agent", "heartbeat failed", {{"error", s.error()}});
@@ -271,7 +308,7 @@ class Runtime {
   }
 
   void drain_capture() {
-    auto stats = source_->drain([this](FileActivity&& a) { pending_.push_back(make_file_event(a)); });
+    auto stats = source_->drain([this](FileActivity&& a) { deriver_->on_file(a, pending_); });
     if (!stats) {
       log::error("capture", "reading file activity failed", {{"error", stats.error()}});
       return;
@@ -291,7 +328,10 @@ class Runtime {
     if (!devices_) return;
     auto stats = devices_->drain([this](DeviceSourceRecord&& r) {
       if (auto* d = std::get_if<DeviceActivity>(&r)) pending_.push_back(make_device_event(*d));
-      else pending_.push_back(make_volume_event(std::get<VolumeActivity>(r)));
+      else {
+        deriver_->on_volume(std::get<VolumeActivity>(r));
+        pending_.push_back(make_volume_event(std::get<VolumeActivity>(r)));
+      }
     });
     if (!stats) {
       log::error("devices", "reading device activity failed", {{"error", stats.error()}});
@@ -388,6 +428,13 @@ class Runtime {
       last_health_cpu_ = cpu_s;
       last_health_wall_ = wall_s;
     }
+    if (watchdog_.shedding()) h->add_shedding("classification");
+    h->set_pressure(watchdog_.pressure());
+    h->set_cpu_limit_percent(watchdog_.limits().cpu_percent);
+    h->set_rss_limit_bytes(watchdog_.limits().rss_bytes);
+    const DerivationStats ds = deriver_->take_stats();
+    h->set_classified_files(ds.classified_files);
+    h->set_classification_skipped(ds.classification_skipped);
     pending_.push_back(std::move(e));
   }
 
@@ -406,11 +453,12 @@ class Runtime {
         drain_extra(*p);
         close_handle(&p->poll);
       }
+    deriver_->flush_all(pending_);  // held writes, open bursts, classifications in progress
     flush();
     if (auto s = spool_->mark_clean_shutdown(now_ns()); !s) log::error("agent", "recording shutdown failed", {{"error", s.error()}});
     if (uploader_) uploader_->stop();
     close_handle(&poll_);
-    for (auto* t : {&flush_timer_, &heartbeat_timer_, &health_timer_, &cap_timer_}) close_handle(t);
+    for (auto* t : {&flush_timer_, &heartbeat_timer_, &health_timer_, &cap_timer_, &watchdog_timer_}) close_handle(t);
     close_handle(&sigterm_);
     close_handle(&sigint_);
   }
@@ -419,6 +467,8 @@ class Runtime {
   std::unique_ptr<FileActivitySource> source_;
   std::vector<std::unique_ptr<PolledSource>> extra_;  // heap: uv handles must not move
   std::unique_ptr<DeviceActivitySource> devices_;
+  std::unique_ptr<ActivityDeriver> deriver_;
+  Watchdog watchdog_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<Uploader> uploader_;
   UploaderOptions upload_opts_;
@@ -431,7 +481,7 @@ class Runtime {
   uv_poll_t poll_{};
   uv_poll_t device_poll_{};
   bool device_poll_active_ = false;
-  uv_timer_t flush_timer_{}, heartbeat_timer_{}, health_timer_{}, cap_timer_{};
+  uv_timer_t flush_timer_{}, heartbeat_timer_{}, health_timer_{}, cap_timer_{}, watchdog_timer_{};
   uv_signal_t sigterm_{}, sigint_{};
 };
 

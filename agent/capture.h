@@ -124,6 +124,10 @@ class DeviceActivitySource {
   // Reads what is pending without blocking; hands each record to sink in the order seen.
   // DrainStats::overflows counts kernel notifications lost (receive buffer overrun).
   virtual Result<DrainStats> drain(const std::function<void(DeviceSourceRecord&&)>& sink) = 0;
+  // The volumes (block devices and network shares) mounted now, as Mounted records; after
+  // start(). drain() reports only changes, so this is how a stick that was already plugged in
+  // when the agent started still counts as removable media. Not reported as events.
+  virtual std::vector<VolumeActivity> current_volumes() const { return {}; }
 };
 
 // Implemented by the platform this binary is built for.

@@ -58,6 +58,8 @@ constexpr std::int64_t kProcessSyncBudgetNs = 20'000'000;
 constexpr std::uint64_t kBaseMask = FAN_CREATE | FAN_CLOSE_WRITE | FAN_DELETE | FAN_ONDIR;
 constexpr std::uint64_t kRenameMask = kBaseMask | FAN_RENAME;
 constexpr std::uint64_t kLegacyMoveMask = kBaseMask | FAN_MOVED_FROM | FAN_MOVED_TO;
+// CaptureSpec::report_reads: also closes of files opened read-only (the source of a copy).
+constexpr std::uint64_t kReadMask = FAN_CLOSE_NOWRITE;
 
 using Fsid = std::uint64_t;
 
@@ -521,6 +523,7 @@ struct FanotifySource::Impl {
   bool fan_rename = true;
   bool target_fid = true;  // FAN_REPORT_TARGET_FID accepted
   std::uint64_t mask = kRenameMask;
+  bool report_reads = false;
   std::unordered_map<Fsid, MarkedFs> marked;
   std::set<dev_t> given_up;  // marks that failed; not retried at every mount change
   std::unordered_map<Fsid, UniqueFd> mount_fds;  // opened lazily within one drain()
@@ -542,6 +545,7 @@ struct FanotifySource::Impl {
     if (started) return err("capture already started");
     forget_failed_start();
     if (Status s = normalize_spec(spec); !s) return s;
+    report_reads = spec.report_reads;
     self = ::getpid();
     if (Status s = init_group(); !s) return s;
     auto table = read_mount_table();
@@ -728,10 +732,11 @@ struct FanotifySource::Impl {
     if (st.st_dev != c.dev) return err("\"" + c.mount_point + "\" is covered by another mount");
     const Fsid fsid = fsid_from_statfs(sfs);
     if (marked.contains(fsid)) return {};  // same superblock reached through another device
-    int rc = ::fanotify_mark(fan.get(), FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, dir.get(), nullptr);
+    const std::uint64_t reads = report_reads ? kReadMask : 0;
+    int rc = ::fanotify_mark(fan.get(), FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask | reads, dir.get(), nullptr);
     if (rc != 0 && errno == EINVAL && fan_rename) {
       // Kernels before 5.17 refuse FAN_RENAME: pair FAN_MOVED_FROM/FAN_MOVED_TO instead.
-      rc = ::fanotify_mark(fan.get(), FAN_MARK_ADD | FAN_MARK_FILESYSTEM, kLegacyMoveMask, dir.get(),
+      rc = ::fanotify_mark(fan.get(), FAN_MARK_ADD | FAN_MARK_FILESYSTEM, kLegacyMoveMask | reads, dir.get(),
                            nullptr);
       if (rc == 0) {
         fan_rename = false;
@@ -868,7 +873,14 @@ struct FanotifySource::Impl {
     a.is_dir = is_dir;
     a.time_ns = now;
     a.process = proc;
-    if (action != agent::FileAction::Delete) stat_entry(a, ref);
+    if (action == agent::FileAction::Read) {
+      // Reads matter only for regular files that are still there (not FIFOs, devices, sockets).
+      struct stat st {};
+      if (::lstat(a.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
+      fill_from_stat(a, st);
+    } else if (action != agent::FileAction::Delete) {
+      stat_entry(a, ref);
+    }
     sink(std::move(a));
     ++stats.activities;
   }
@@ -926,6 +938,8 @@ struct FanotifySource::Impl {
     const bool created = rec.mask & FAN_CREATE;
     const bool written = rec.mask & FAN_CLOSE_WRITE;
     const bool deleted = rec.mask & FAN_DELETE;
+    // A read-only close of a regular file (directories are closed after every listing).
+    const bool read = report_reads && (rec.mask & FAN_CLOSE_NOWRITE) && !(rec.mask & FAN_ONDIR) && !deleted;
     std::vector<FileAction> actions;
     if (created && deleted) {
       // Merged by the kernel. With target fids both were about one inode: created, then removed.
@@ -941,6 +955,7 @@ struct FanotifySource::Impl {
       if (created) actions.push_back(FileAction::Create);
       if (written) actions.push_back(FileAction::Write);
       if (deleted) actions.push_back(FileAction::Delete);
+      if (read) actions.push_back(FileAction::Read);
     }
     if (actions.empty()) return;
     const agent::ProcessInfo proc = procs.lookup(rec.pid);

@@ -8,6 +8,9 @@
 //    watch paths (recursively, including filesystems mounted below them later), in kernel order,
 //    with absolute paths as raw bytes (any name the kernel accepts, including newlines and
 //    invalid UTF-8), the acting process and its login user;
+//  - with CaptureSpec::report_reads, also the close of a regular file opened read-only
+//    (FAN_CLOSE_NOWRITE) as FileAction::Read with its size, so the agent can name the source of a
+//    copy; directories, FIFOs and devices are not reported;
 //  - nothing under an exclude path, and nothing the agent's own process did (Options);
 //  - empty watch paths mean every real (disk-backed or network) filesystem of this mount
 //    namespace; pseudo filesystems are skipped (see is_pseudo_filesystem);

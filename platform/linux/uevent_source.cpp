@@ -965,6 +965,20 @@ struct UeventSource::Impl {
     }
   }
 
+  std::vector<VolumeActivity> current_volumes() const {
+    std::vector<VolumeActivity> out;
+    const std::int64_t now = realtime_ns();
+    for (const auto& m : table) {
+      auto it = std::find_if(mounted.begin(), mounted.end(), [&](const Mounted& x) { return x.mount.same_mount(m); });
+      std::optional<VolumeActivity> v = it != mounted.end() ? std::optional<VolumeActivity>(it->volume) : describe(m);
+      if (!v) continue;
+      v->action = VolumeAction::Mounted;
+      v->time_ns = now;
+      out.push_back(std::move(*v));
+    }
+    return out;
+  }
+
   // A volume worth reporting (a block device or a network share), or nullopt.
   std::optional<VolumeActivity> describe(const MountInfo& m) const {
     VolumeActivity v;
@@ -1029,6 +1043,7 @@ Result<agent::DrainStats> UeventSource::drain(const std::function<void(DeviceSou
 void UeventSource::feed(std::string_view payload, std::int64_t time_ns, const std::function<void(DeviceSourceRecord&&)>& sink) {
   impl_->feed(payload, time_ns, sink);
 }
+std::vector<agent::VolumeActivity> UeventSource::current_volumes() const { return impl_->current_volumes(); }
 bool UeventSource::uevents_active() const { return impl_->netlink.valid(); }
 bool UeventSource::mounts_active() const { return impl_->mount_wake.valid(); }
 const UeventSource::Counters& UeventSource::counters() const { return impl_->counters; }

@@ -119,6 +119,9 @@ class UeventSource final : public agent::DeviceActivitySource {
   Status start(const agent::DeviceCaptureSpec& spec) override;
   int pollable_fd() const override;
   Result<agent::DrainStats> drain(const std::function<void(agent::DeviceSourceRecord&&)>& sink) override;
+  // Every block-device or network-share mount of the table as last read (the baseline at start,
+  // then as of the last drain()), described as volume.mounted would describe it.
+  std::vector<agent::VolumeActivity> current_volumes() const override;
 
   // Interprets one uevent as if it had come from the kernel socket (what drain() does with each
   // message); for tests of the interpretation against a fixture sysfs. Records are handed to

@@ -2,7 +2,8 @@
 // Queues N file creations (create + close-write each; the kernel often merges the two into one
 // record) without draining, then times the drain() calls alone (wall and thread cpu), for three cases: reported (inside the watch path), filtered out (same
 // filesystem, outside the watch path), and reported from many short-lived processes (every record
-// a /proc miss). Needs root. Usage: bench_fanotify [--no-proc-connector] [files, default 6000; keep
+// a /proc miss); and read-only closes (CaptureSpec::report_reads, as the agent runs it), reported
+// and filtered out. Needs root. Usage: bench_fanotify [--no-proc-connector] [files, default 6000; keep
 // 2*files < 16384, the kernel queue]. --no-proc-connector: processes read from /proc at drain time
 // only (what the source does when it may not listen to process events), for comparison.
 #include <fcntl.h>
@@ -44,6 +45,16 @@ void create_files(const std::string& dir, int n, const char* prefix) {
       std::exit(1);
     }
     ::close(fd);
+  }
+}
+
+// Opens each file read-only, reads a byte, closes it: one FAN_CLOSE_NOWRITE each (report_reads).
+void read_files(const std::string& dir, int n, const char* prefix) {
+  for (int i = 0; i < n; ++i) {
+    std::string path = dir + "/" + prefix + std::to_string(i);
+    int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    char c;
+    if (fd >= 0 && ::read(fd, &c, 1) >= 0) ::close(fd);
   }
 }
 
@@ -114,7 +125,9 @@ int main(int argc, char** argv) {
   opt.drop_own_events = false;  // this process is the workload
   opt.use_proc_connector = proc_connector;
   FanotifySource src(opt);
-  if (auto st = src.start({{watched}, {}}); !st.ok()) {
+  vigil::agent::CaptureSpec spec{{watched}, {}};
+  spec.report_reads = true;  // as the agent runs it; the write scenarios do no reads
+  if (auto st = src.start(spec); !st.ok()) {
     std::fprintf(stderr, "start: %s\n", st.error().c_str());
     return 1;
   }
@@ -123,6 +136,10 @@ int main(int argc, char** argv) {
   drain_and_report(src, "reported, one process");
   create_files(other, files, "b");
   drain_and_report(src, "filtered out (same fs, outside watch path)");
+  read_files(watched, files, "a");
+  drain_and_report(src, "reads reported (report_reads)");
+  read_files(other, files, "b");
+  drain_and_report(src, "reads filtered out (same fs, outside watch path)");
   create_files_forked(watched, files / 4);
   drain_and_report(src, "reported, a fresh process per file");
   const auto& c = src.counters();

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <chrono>
 #include <climits>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -746,4 +747,54 @@ TEST_CASE("short-lived writers: how many keep their attribution (printed)", "[fa
                                                   << " writes attributed to their exe");
   for (const auto& m : misses) WARN(m);
   CHECK(seen == kRuns);
+}
+
+TEST_CASE("reads are reported only when asked, for regular files, with size and process", "[fanotify]") {
+  TempDir dir;
+  const std::string f = dir / "source.txt";
+  write_file(f, "seventeen bytes!!");
+  std::filesystem::create_directories(dir / "sub");
+  REQUIRE(::mkfifo((dir / "fifo").c_str(), 0600) == 0);
+  {
+    CaptureSpec spec{{dir.path}, {}};
+    spec.report_reads = true;
+    auto src = start_source(spec);
+    Collector c{*src};
+    { std::ifstream in(f); std::string s; std::getline(in, s); }
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator(dir.path)) {}
+    {  // a FIFO opened for reading and closed: not a file read
+      UniqueFd w(::open((dir / "fifo").c_str(), O_RDWR | O_CLOEXEC));
+      UniqueFd r(::open((dir / "fifo").c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC));
+    }
+    REQUIRE(c.wait_for(FileAction::Read, f));
+    const FileActivity& r = *c.find(FileAction::Read, f);
+    CHECK(r.size == 17);
+    CHECK(r.inode != 0);
+    CHECK(r.process.pid == static_cast<std::uint32_t>(::getpid()));
+    // A real copy: cp reads the source and writes the copy.
+    const std::string copy = dir / "sub/copy.txt";
+    REQUIRE(std::system(("cp " + f + " " + copy).c_str()) == 0);
+    REQUIRE(c.until([&] {
+      bool read_by_cp = false;
+      for (const auto& a : c.got)
+        if (a.action == FileAction::Read && a.path == f && a.process.comm == "cp") read_by_cp = true;
+      return read_by_cp && c.seen(FileAction::Write, copy);
+    }));
+    for (const auto& a : c.got) {
+      if (a.action != FileAction::Read) continue;
+      CHECK_FALSE(a.is_dir);
+      CHECK(a.path != dir.path);
+      CHECK(a.path != dir / "sub");
+      CHECK(a.path != dir / "fifo");
+    }
+  }
+  {
+    auto src = start_source({{dir.path}, {}});  // report_reads false: the default
+    Collector c{*src};
+    { std::ifstream in(f); std::string s; std::getline(in, s); }
+    const std::string marker = dir / "marker";
+    write_file(marker, "m");
+    REQUIRE(c.wait_for(FileAction::Write, marker));
+    for (const auto& a : c.got) CHECK(a.action != FileAction::Read);
+  }
 }

@@ -627,6 +627,51 @@ TEST_CASE("mounting and unmounting a real filesystem on a loop device is seen in
   CHECK(e.volume().mount_point() == mnt.point);
 }
 
+TEST_CASE("a volume mounted before start is not an event but is among current_volumes()", "[device]") {
+  if (!have_program("mkfs.ext4")) {
+    WARN("SKIPPED: mkfs.ext4 not installed (e2fsprogs)");
+    return;
+  }
+  vigil::test::TempDir dir("vigil-mount");
+  auto img = image_file(dir, "vol.img", 32 << 20);
+  REQUIRE(run({"mkfs.ext4", "-q", "-F", "-L", "EARLY", img}).code == 0);
+  LoopDevice loop(img);
+  if (loop.node.empty()) {
+    WARN("SKIPPED: no loop device could be attached (losetup -f --show failed): mounts not tested");
+    return;
+  }
+  MountGuard mnt{dir.file("early")};
+  fs::create_directories(mnt.point);
+  REQUIRE(::mount(loop.node.c_str(), mnt.point.c_str(), "ext4", 0, nullptr) == 0);
+  mnt.mounted = true;
+  UeventSource src;
+  REQUIRE(src.start({{"/dev/loop*"}}).ok());
+  REQUIRE(src.mounts_active());
+  Collected got;
+  drain_until(src, got, [] { return false; }, 300ms);
+  for (const auto& v : got.volumes) CHECK(v.mount_point != mnt.point);  // the baseline: no event
+  auto now = src.current_volumes();
+  const VolumeActivity* early = nullptr;
+  for (const auto& v : now)
+    if (v.mount_point == mnt.point) early = &v;
+  REQUIRE(early != nullptr);
+  CHECK(early->action == VolumeAction::Mounted);
+  CHECK(early->device == loop.node);
+  CHECK(early->removable);
+  CHECK(early->label == "EARLY");
+  CHECK(early->fstype == "ext4");
+  // Pseudo filesystems are not volumes.
+  for (const auto& v : now) CHECK(v.mount_point != "/proc");
+  REQUIRE(::umount2(mnt.point.c_str(), 0) == 0);
+  mnt.mounted = false;
+  REQUIRE(drain_until(src, got, [&] {
+    for (const auto& v : got.volumes)
+      if (v.mount_point == mnt.point && v.action == VolumeAction::Unmounted) return true;
+    return false;
+  }));
+  for (const auto& v : src.current_volumes()) CHECK(v.mount_point != mnt.point);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The override in agent.toml.
 
