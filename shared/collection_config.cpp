@@ -9,6 +9,33 @@ namespace {
 
 using namespace config_limits;
 
+// proto3 strings must be UTF-8 (protobuf refuses to parse them otherwise), so the check is made
+// here, where the error can name the field, rather than in a parser on the other side.
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+      ++i;
+      continue;
+    }
+    const std::size_t n = (c >> 5) == 0x6 ? 1 : (c >> 4) == 0xE ? 2 : (c >> 3) == 0x1E ? 3 : 0;
+    if (n == 0 || i + n >= s.size()) return false;  // a lead byte without all its continuations
+    std::uint32_t cp = c & (n == 1 ? 0x1Fu : n == 2 ? 0x0Fu : 0x07u);
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc >> 6) != 0x2) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    // Overlong forms, surrogates and values above U+10FFFF are not UTF-8.
+    if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && (cp < 0x10000 || cp > 0x10FFFF)) ||
+        (cp >= 0xD800 && cp <= 0xDFFF))
+      return false;
+    i += n + 1;
+  }
+  return true;
+}
+
 Status check_paths(const google::protobuf::RepeatedPtrField<std::string>& paths, const char* field, bool glob) {
   if (static_cast<std::size_t>(paths.size()) > kMaxPaths)
     return err(std::string(field) + ": at most " + std::to_string(kMaxPaths) + " entries (got " +
@@ -19,6 +46,7 @@ Status check_paths(const google::protobuf::RepeatedPtrField<std::string>& paths,
     if (p.empty()) return err(where + ": empty path");
     if (p.size() > kMaxPathBytes) return err(where + ": longer than " + std::to_string(kMaxPathBytes) + " bytes");
     if (p.find('\0') != std::string::npos) return err(where + ": contains a NUL byte");
+    if (!valid_utf8(p)) return err(where + ": is not valid UTF-8");
     // Relative paths would mean something different on every agent (its working directory).
     if (p.front() != '/') return err(where + ": must be an absolute path" + std::string(glob ? " or glob" : "") + " starting with '/'");
   }
@@ -35,6 +63,10 @@ Result<std::vector<ClassifierRule>> rules_from_config(const v1::CollectionConfig
   for (int i = 0; i < config.rules_size(); ++i) {
     const auto& spec = config.rules(i);
     const std::string where = "rules[" + std::to_string(i) + "] (id '" + spec.id().substr(0, 80) + "')";
+    if (!valid_utf8(spec.id()) || !valid_utf8(spec.kind()) || !valid_utf8(spec.regex()))
+      return err("rules[" + std::to_string(i) + "]: id, kind and regex must be valid UTF-8");
+    for (const auto& k : spec.keywords())
+      if (!valid_utf8(k)) return err(where + ": a keyword is not valid UTF-8");
     ClassifierRule r;
     r.id = spec.id();
     if (spec.kind() == "keywords") r.kind = ClassifierRule::Kind::Keywords;
