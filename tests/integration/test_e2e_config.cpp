@@ -183,3 +183,67 @@ TEST_CASE("a pushed collection config moves capture without a restart and surviv
   CHECK(unknown.exit_code == 2);
   CHECK(unknown.err.find("'watch_path'") != std::string::npos);
 }
+
+TEST_CASE("a config change reaches every connected agent; overrides and refusals are per device", "[config][e2e]") {
+  Deployment d("e2e-config-fleet");
+  d.start_collector();
+  const std::string dir1 = d.enroll_agent("one"), dir2 = d.enroll_agent("two");
+  const std::string dev1 = d.device_id(dir1), dev2 = d.device_id(dir2);
+  const std::string w1 = d.dir() + "/w1", w2 = d.dir() + "/w2", shared = d.dir() + "/shared";
+  for (const auto& p : {w1, w2, shared}) std::filesystem::create_directories(p);
+  Process a1 = d.start_agent(dir1, {w1});
+  Process a2 = d.start_agent(dir2, {w2});
+  // Both connected (their Hello recorded a config version, 0).
+  REQUIRE(eventually([&] {
+    auto r1 = device_row(d, dev1), r2 = device_row(d, dev2);
+    return r1 && r2 && !str(*r1, "config_reported").empty() && !str(*r2, "config_reported").empty();
+  }, 20s));
+
+  // One global change: both agents get it while connected.
+  const std::string file = d.dir() + "/global.json";
+  spit(file, R"({"watch_paths": [")" + shared + R"("]})");
+  auto set = d.ctl({"config", "set", file, "--json"});
+  REQUIRE(set.exit_code == 0);
+  const std::uint64_t global = u64(json::parse(set.out).as_object(), "version");
+  REQUIRE(eventually([&] { return reported_version(d, dev1) == global && reported_version(d, dev2) == global; }, 10s, 100ms));
+
+  // An override for device 2 only.
+  spit(file, R"({"watch_paths": [")" + w2 + R"("]})");
+  set = d.ctl({"config", "set", file, "--device", dev2, "--json"});
+  REQUIRE(set.exit_code == 0);
+  const std::uint64_t own = u64(json::parse(set.out).as_object(), "version");
+  REQUIRE(eventually([&] { return reported_version(d, dev2) == own; }, 10s, 100ms));
+  CHECK(reported_version(d, dev1) == global);
+  auto shown = d.ctl({"config", "show", "--device", dev2, "--json"});
+  REQUIRE(shown.exit_code == 0);
+  CHECK(str(json::parse(shown.out).as_object(), "source") == "device");
+
+  // A config the collector accepts but device 2 cannot run (no such path there): the agent
+  // refuses it, keeps what it runs, and the refusal is visible per device.
+  spit(file, R"({"watch_paths": ["/nonexistent/vigil-test-path"]})");
+  set = d.ctl({"config", "set", file, "--device", dev2, "--json"});
+  REQUIRE(set.exit_code == 0);
+  const std::uint64_t refused = u64(json::parse(set.out).as_object(), "version");
+  REQUIRE(eventually([&] {
+    auto r = device_row(d, dev2);
+    return r && u64(*r, "config_error_version") == refused;
+  }, 10s, 100ms));
+  auto row = device_row(d, dev2);
+  CHECK(u64(*row, "config_version") == own);
+  CHECK(str(*row, "config_error").find("watch_paths") != std::string::npos);
+  CHECK(a2.running());
+
+  // Removing the override: device 2 follows the global config again, under a newer version.
+  auto reset = d.ctl({"config", "reset", "--device", dev2, "--json"});
+  REQUIRE(reset.exit_code == 0);
+  const std::uint64_t back = u64(json::parse(reset.out).as_object(), "version");
+  CHECK(back > refused);
+  REQUIRE(eventually([&] { return reported_version(d, dev2) == back; }, 10s, 100ms));
+  row = device_row(d, dev2);
+  CHECK(row->at("config_error").is_null());
+  std::this_thread::sleep_for(1s);
+  write_file(shared + "/both.txt", "both agents watch this now");
+  REQUIRE(eventually([&] {
+    return has_path(d.events(dev1), shared + "/both.txt") && has_path(d.events(dev2), shared + "/both.txt");
+  }, 20s));
+}
