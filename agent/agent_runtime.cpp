@@ -6,6 +6,7 @@
 #include <variant>
 
 #include "agent/activity_deriver.h"
+#include "agent/collection_config.h"
 #include "agent/event_builder.h"
 #include "agent/event_source.h"
 #include "agent/reconciler.h"
@@ -60,11 +61,11 @@ class Runtime {
     spool_ = std::move(*spool);
     const RunState previous = spool_->previous_run();
 
-    for (const auto& w : opts_.watch.empty() ? opts_.config.watch : opts_.watch) roots_.push_back(normalize_root(w));
+    load_collection_config_at_start();
+    roots_ = watch_roots_for(collection_config());
     CaptureSpec spec;
     spec.watch_paths = roots_;
-    spec.exclude_paths = opts_.config.exclude;
-    spec.exclude_paths.push_back(normalize_root(opts_.paths.root));
+    spec.exclude_paths = capture_excludes_for(collection_config());
     excludes_ = spec.exclude_paths;
     spec.report_reads = true;  // the deriver names the source of a copy (docs/EXFILTRATION.md)
     start_deriver();
@@ -78,6 +79,7 @@ class Runtime {
     if (auto s = spool_->heartbeat(now_ns()); !s) return fail(s.error());
 
     if (auto s = setup_uploader(); !s) return fail(s.error(), 2);
+    wire_collection_config();
     uv_loop_init(&loop_);
     start_handles();
     uploader_ = std::make_unique<Uploader>(&loop_, *spool_, upload_opts_);
@@ -187,21 +189,21 @@ class Runtime {
 
   // Derived events (exfil.*, archives, mismatches) and classification: docs/EXFILTRATION.md.
   void start_deriver() {
-    std::shared_ptr<const Classifier> classifier;
-    if (auto c = Classifier::create({}); c) classifier = std::move(*c);
-    else log::warn("classify", "content classification unavailable; derived events say status disabled", {{"error", c.error()}});
-    deriver_ = std::make_unique<ActivityDeriver>(DerivationOptions{}, std::move(classifier));
-    WatchdogLimits limits;
-    limits.cpu_percent = opts_.config.cpu_limit_percent;
-    limits.rss_bytes = opts_.config.rss_limit_mb << 20;
-    watchdog_.set_limits(limits);
+    std::shared_ptr<const Classifier> classifier = classifier_;  // from a stored collection config
+    if (!classifier) {
+      if (auto c = Classifier::create({}); c) classifier = std::move(*c);
+      else log::warn("classify", "content classification unavailable; derived events say status disabled", {{"error", c.error()}});
+    }
+    deriver_ = std::make_unique<ActivityDeriver>(derivation_options_, std::move(classifier));
+    deriver_->set_classification_enabled(classification_enabled_);
+    apply_watchdog_limits();
   }
 
   // Samples our own CPU and memory; sheds classification under pressure (docs/WATCHDOG.md).
   void watchdog_check() {
     if (!watchdog_.observe(sample_self())) return;
     const bool shed = watchdog_.shedding();
-    deriver_->set_classification_enabled(!shed);
+    deriver_->set_classification_enabled(!shed && classification_enabled_);
     log::write(shed ? log::Level::Warn : log::Level::Info, "watchdog",
                shed ? "over resource limits: shedding content classification" : "back under resource limits: classifying again",
                {{"pressure", watchdog_.pressure()}, {"cpu_percent", std::to_string(watchdog_.cpu_percent())},
@@ -263,13 +265,7 @@ class Runtime {
         else self->drain_devices();
       });
     }
-    uv_poll_init(&loop_, &poll_, source_->pollable_fd());
-    poll_.data = this;
-    uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
-      auto* self = static_cast<Runtime*>(h->data);
-      if (status < 0) log::error("capture", "poll failed", {{"error", uv_strerror(status)}});
-      else self->drain_capture();
-    });
+    start_file_poll();
     auto timer = [this](uv_timer_t& t, std::uint64_t ms, uv_timer_cb cb) {
       uv_timer_init(&loop_, &t);
       t.data = this;
@@ -416,6 +412,7 @@ class Runtime {
     h->set_spool_bytes(spool_->bytes());
     h->set_spool_batches(spool_->batch_count());
     h->set_dropped_events(dropped_);
+    h->set_config_version(config_version_);
     size_t rss = 0;
     if (uv_resident_set_memory(&rss) == 0) h->set_rss_bytes(rss);
     uv_rusage_t ru{};
@@ -462,6 +459,211 @@ class Runtime {
     close_handle(&sigterm_);
     close_handle(&sigint_);
   }
+
+  void start_file_poll() {
+    uv_poll_init(&loop_, &poll_, source_->pollable_fd());
+    poll_.data = this;
+    uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+      auto* self = static_cast<Runtime*>(h->data);
+      if (status < 0) log::error("capture", "poll failed", {{"error", uv_strerror(status)}});
+      else self->drain_capture();
+    });
+  }
+
+  // ------------------------------------------------------------ collection config
+  // The collector pushes what to watch and how to classify (agent/collection_config.h). It is
+  // applied without a restart: new watch/exclude paths swap the file capture for a new source of
+  // the same kind, started before the old one stops (activity in the overlap may be reported
+  // twice, none is lost); the new roots are reconciled (baselined when new). The version runs
+  // in Hello, agent.health and the ConfigApplied answer; the config is persisted so a restart
+  // keeps it.
+
+  const v1::CollectionConfig* collection_config() const { return collection_ ? &*collection_ : nullptr; }
+
+  void load_collection_config_at_start() {
+    const std::string path = collection_config_path(opts_.paths.root);
+    auto loaded = load_collection_config(path);
+    if (!loaded) {
+      // Running on the local settings (version 0) makes the collector push the config again.
+      log::warn("agent", "ignoring the stored collection config", {{"error", loaded.error()}});
+      return;
+    }
+    if (!*loaded) return;
+    auto compiled = compile_collection_config(**loaded);
+    if (!compiled) {
+      log::warn("agent", "ignoring the stored collection config", {{"path", path}, {"error", compiled.error()}});
+      return;
+    }
+    apply_classification_config(*compiled);
+    collection_ = std::move(compiled->config);
+    config_version_ = collection_->version();
+    log::info("agent", "running the stored collection config", {{"version", std::to_string(config_version_)}});
+  }
+
+  // Capture roots: the config's watch_paths when it has any (paths missing on this device are
+  // skipped with a warning), else --watch or agent.toml's watch.
+  std::vector<std::string> watch_roots_for(const v1::CollectionConfig* config) const {
+    const auto& local = opts_.watch.empty() ? opts_.config.watch : opts_.watch;
+    std::vector<std::string> roots;
+    const bool from_config = config && !config->watch_paths().empty();
+    for (const auto& w : effective_watch(config, local)) {
+      if (from_config && !std::filesystem::exists(w)) {
+        log::warn("agent", "collection config watches a path this device does not have; skipping it", {{"path", w}});
+        continue;
+      }
+      roots.push_back(normalize_root(w));
+    }
+    return roots;
+  }
+
+  std::vector<std::string> capture_excludes_for(const v1::CollectionConfig* config) const {
+    auto excludes = effective_excludes(config, opts_.config.exclude);
+    excludes.push_back(normalize_root(opts_.paths.root));
+    return excludes;
+  }
+
+  void wire_collection_config() {
+    upload_opts_.config_version = [this] { return config_version_; };
+    upload_opts_.on_config = [this](const v1::CollectionConfig& c) { on_collection_config(c); };
+  }
+
+  void answer_config(std::uint64_t version, bool ok, const std::string& error) {
+    v1::ConfigApplied a;
+    a.set_version(version);
+    a.set_ok(ok);
+    a.set_error(error);
+    if (uploader_) uploader_->send_config_applied(a);
+  }
+
+  void on_collection_config(const v1::CollectionConfig& config) {
+    if (config.version() <= config_version_) {
+      answer_config(config_version_, true, "");  // already running it (or something newer)
+      return;
+    }
+    auto compiled = compile_collection_config(config);
+    if (!compiled) {
+      log::warn("agent", "refusing collection config; keeping the current one",
+                {{"version", std::to_string(config.version())}, {"error", compiled.error()}});
+      answer_config(config.version(), false, compiled.error());
+      return;
+    }
+    // A later config replaces one still waiting for its capture swap.
+    staged_config_.reset();
+    const auto* next = &compiled->config;
+    const auto next_roots = watch_roots_for(next);
+    if (next_roots == roots_ && capture_excludes_for(next) == excludes_) {
+      finish_collection_config(std::move(*compiled));
+      return;
+    }
+    if (next->watch_paths_size() > 0 && next_roots.empty()) {
+      const std::string why = "none of the config's watch_paths exists on this device";
+      log::warn("agent", "refusing collection config; keeping the current one", {{"version", std::to_string(config.version())}, {"error", why}});
+      answer_config(config.version(), false, why);
+      return;
+    }
+    staged_config_ = std::move(*compiled);
+    schedule_capture_swap();
+  }
+
+  // The swap runs from a uv_check callback: the old poll handle's close callback then runs in
+  // the same loop iteration (check, then closing handles), before any other I/O callback (a
+  // signal, the uploader) can see the handle half-closed.
+  void schedule_capture_swap() {
+    if (swap_scheduled_) return;
+    swap_scheduled_ = true;
+    auto* check = new uv_check_t;
+    uv_check_init(&loop_, check);
+    check->data = this;
+    uv_check_start(check, [](uv_check_t* c) {
+      auto* self = static_cast<Runtime*>(c->data);
+      uv_check_stop(c);
+      uv_close(reinterpret_cast<uv_handle_t*>(c), [](uv_handle_t* h) { delete reinterpret_cast<uv_check_t*>(h); });
+      self->swap_scheduled_ = false;
+      self->swap_capture();
+    });
+  }
+
+  void swap_capture() {
+    if (!staged_config_) return;
+    CompiledCollectionConfig next = std::move(*staged_config_);
+    staged_config_.reset();
+    if (uv_is_closing(reinterpret_cast<uv_handle_t*>(&poll_))) return;  // shutting down
+    const std::uint64_t version = next.config.version();
+    CaptureSpec spec;
+    spec.watch_paths = watch_roots_for(&next.config);
+    spec.exclude_paths = capture_excludes_for(&next.config);
+    spec.report_reads = true;
+    auto fresh = make_file_activity_source();
+    if (auto s = fresh->start(spec); !s) {
+      log::warn("agent", "refusing collection config: the new capture does not start; keeping the current one",
+                {{"version", std::to_string(version)}, {"error", s.error()}});
+      answer_config(version, false, "starting file capture: " + s.error());
+      return;
+    }
+    // The new source runs; now retire the old one, keeping what it already captured.
+    uv_poll_stop(&poll_);
+    drain_capture();
+    retired_source_ = std::move(source_);
+    source_ = std::move(fresh);
+    roots_ = spec.watch_paths;
+    excludes_ = spec.exclude_paths;
+    checkpoint_roots_ = reconcile_roots();
+    uv_close(reinterpret_cast<uv_handle_t*>(&poll_), [](uv_handle_t* h) {
+      auto* self = static_cast<Runtime*>(h->data);
+      self->retired_source_.reset();  // its kernel marks go with it
+      self->start_file_poll();
+    });
+    log::info("agent", "file capture restarted for the collection config",
+              {{"version", std::to_string(version)}, {"watch", roots_.empty() ? std::string("(whole filesystem)") : join(roots_)}});
+    reconcile_now();
+    finish_collection_config(std::move(next));
+  }
+
+  void finish_collection_config(CompiledCollectionConfig next) {
+    const std::uint64_t version = next.config.version();
+    // A config that runs but is not persisted is still reported applied: after a restart the
+    // agent runs its previous version, says so in Hello, and the collector sends this one again.
+    if (auto s = save_collection_config(collection_config_path(opts_.paths.root), next.config); !s)
+      log::error("agent", "cannot persist the collection config", {{"error", s.error()}});
+    apply_classification_config(next);
+    collection_ = std::move(next.config);
+    config_version_ = version;
+    log::info("agent", "collection config applied", {{"version", std::to_string(version)}});
+    answer_config(version, true, "");
+  }
+
+  // Classification rules, priority paths, scan limits and watchdog limits from the collection
+  // config. At start it runs before the deriver exists; start_deriver() then uses what is stored.
+  void apply_classification_config(const CompiledCollectionConfig& c) {
+    classifier_ = c.classifier;
+    derivation_options_ = derivation_options_for(c.config);
+    classification_enabled_ = c.config.classification_enabled();
+    cpu_limit_percent_ = c.config.cpu_limit_percent();
+    rss_limit_bytes_ = c.config.rss_limit_bytes();
+    if (!deriver_) return;
+    deriver_->update(derivation_options_, classifier_);
+    apply_watchdog_limits();
+    deriver_->set_classification_enabled(classification_enabled_ && !watchdog_.shedding());
+  }
+
+  // agent.toml's limits, unless the collection config sets its own (0 keeps the local one).
+  void apply_watchdog_limits() {
+    WatchdogLimits limits;
+    limits.cpu_percent = cpu_limit_percent_ > 0 ? cpu_limit_percent_ : opts_.config.cpu_limit_percent;
+    limits.rss_bytes = rss_limit_bytes_ > 0 ? rss_limit_bytes_ : opts_.config.rss_limit_mb << 20;
+    watchdog_.set_limits(limits);
+  }
+
+  std::optional<v1::CollectionConfig> collection_;  // what runs now (nullopt: local settings only)
+  std::uint64_t config_version_ = 0;
+  std::optional<CompiledCollectionConfig> staged_config_;  // waiting for its capture swap
+  bool swap_scheduled_ = false;
+  std::unique_ptr<FileActivitySource> retired_source_;     // until the old poll handle is closed
+  std::shared_ptr<const Classifier> classifier_;
+  DerivationOptions derivation_options_;
+  bool classification_enabled_ = true;
+  double cpu_limit_percent_ = 0;
+  std::uint64_t rss_limit_bytes_ = 0;
 
   RuntimeOptions opts_;
   std::unique_ptr<FileActivitySource> source_;

@@ -58,6 +58,7 @@ void Uploader::connect_now() {
             h->set_hostname(opts_.hostname);
             h->set_os(opts_.os);
             h->set_agent_version(opts_.agent_version);
+            h->set_config_version(opts_.config_version ? opts_.config_version() : 0);
             stream_->send_frame(m.SerializeAsString());
           },
           [this](std::string frame) { on_frame(std::move(frame)); },
@@ -129,11 +130,22 @@ void Uploader::on_frame(std::string frame) {
       send_more();
       return;
     }
+    case v1::CollectorMessage::kConfig:
+      log::info("uploader", "collection config received", {{"version", std::to_string(msg.config().version())}});
+      if (opts_.on_config) opts_.on_config(msg.config());
+      return;
     case v1::CollectorMessage::kError:
       return stream_->close("collector refused: " + msg.error().code() + ": " + msg.error().message());
     default:
       return stream_->close("unexpected message from collector");
   }
+}
+
+void Uploader::send_config_applied(const v1::ConfigApplied& applied) {
+  if (!ready_ || !stream_) return;
+  v1::AgentMessage m;
+  *m.mutable_config_applied() = applied;
+  stream_->send_frame(m.SerializeAsString());
 }
 
 void Uploader::send_more() {

@@ -8,6 +8,9 @@
 // - Any failure (refused, reset, timeout, bad frame) closes the connection and retries with
 //   jittered exponential backoff (0.5 s doubling to 30 s); unacked batches are resent from the
 //   oldest after reconnecting (the collector dedupes them).
+// - Collection config: Hello carries the version the agent runs (config_version()); a
+//   CollectionConfig from the collector goes to on_config, and the agent's answer goes back with
+//   send_config_applied() (dropped when disconnected: the next Hello says what the agent runs).
 #pragma once
 #include <uv.h>
 
@@ -30,6 +33,8 @@ struct UploaderOptions {
   std::string hostname, os, agent_version;
   std::uint64_t min_backoff_ms = 500;
   std::uint64_t max_backoff_ms = 30000;
+  std::function<std::uint64_t()> config_version;                   // for Hello; null: 0
+  std::function<void(const v1::CollectionConfig&)> on_config;      // null: configs are ignored
 };
 
 struct UploaderStats {
@@ -49,6 +54,7 @@ class Uploader {
   void kick();
   void stop();
   bool connected() const;
+  void send_config_applied(const v1::ConfigApplied& applied);
   const UploaderStats& stats() const { return stats_; }
 
  private:

@@ -8,6 +8,7 @@
 
 #include "collector/api/api_server.h"
 #include "collector/collector_config.h"
+#include "collector/config/collection_configs.h"
 #include "collector/data_dir.h"
 #include "collector/ingest/batch_writer.h"
 #include "collector/ingest/ingest_server.h"
@@ -56,6 +57,8 @@ int cmd_run(const std::string& data_dir) {
   std::string db_path = cfg->sqlite_path.starts_with("/") ? cfg->sqlite_path : dir.path(cfg->sqlite_path);
   auto store = open_sqlite_event_store(db_path);
   if (!store) return fail("opening " + db_path + ": " + store.error());
+  auto configs = CollectionConfigs::open(db_path);
+  if (!configs) return fail("opening the collection configs in " + db_path + ": " + configs.error());
 
   TlsOptions ingest_tls{TlsRole::Server, id->ca.cert_pem, id->server_cert_pem, id->server_key_pem, ClientAuth::Optional, ""};
   auto ingest_cfg = TlsConfig::create(ingest_tls);
@@ -69,13 +72,13 @@ int cmd_run(const std::string& data_dir) {
   BatchWriter writer(**store);
   Enrollment enrollment(**store, id->ca);
   IngestServer ingest(io, *ingest_cfg, **store, writer, enrollment,
-                      IngestOptions{cfg->ingest_address, cfg->ingest_port});
+                      IngestOptions{cfg->ingest_address, cfg->ingest_port}, configs->get());
   if (auto s = ingest.listen(); !s) return fail(s.error());
   ApiOptions api_opts;
   api_opts.address = cfg->api_address;
   api_opts.port = cfg->api_port;
   api_opts.admin_token_sha256 = id->admin_token_sha256;
-  ApiServer api(io, *api_cfg, **store, api_opts);
+  ApiServer api(io, *api_cfg, **store, api_opts, configs->get());
   if (auto s = api.listen(); !s) return fail(s.error());
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);

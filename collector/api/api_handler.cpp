@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <map>
 
 #include "collector/api/event_json.h"
 #include "collector/api/query_params.h"
@@ -102,8 +103,8 @@ HttpResponse error_response(http::status status, std::string_view message) {
   return r;
 }
 
-ApiHandler::ApiHandler(EventStore& store, std::string admin_token_sha256)
-    : store_(store), admin_token_sha256_(std::move(admin_token_sha256)) {}
+ApiHandler::ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs)
+    : store_(store), configs_(configs), admin_token_sha256_(std::move(admin_token_sha256)) {}
 
 std::optional<HttpResponse> ApiHandler::authenticate(const HttpRequest& req, Caller& caller) const {
   auto it = req.find(http::field::authorization);
@@ -129,11 +130,14 @@ Dispatch ApiHandler::dispatch(const HttpRequest& req) const {
     Permission permission;
     RouteFn fn;
   };
-  static constexpr std::array<Route, 4> kRoutes{{
+  static constexpr std::array<Route, 7> kRoutes{{
       {http::verb::get, "/api/v1/health", Permission::ReadHealth, &ApiHandler::health},
       {http::verb::get, "/api/v1/events", Permission::ReadEvents, &ApiHandler::events},
       {http::verb::get, "/api/v1/devices", Permission::ReadDevices, &ApiHandler::devices},
       {http::verb::post, "/api/v1/enroll-tokens", Permission::ManageEnrollment, &ApiHandler::create_enroll_token},
+      {http::verb::get, "/api/v1/collection-config", Permission::ReadConfig, &ApiHandler::get_collection_config},
+      {http::verb::put, "/api/v1/collection-config", Permission::ManageConfig, &ApiHandler::put_collection_config},
+      {http::verb::delete_, "/api/v1/collection-config", Permission::ManageConfig, &ApiHandler::delete_collection_config},
   }};
 
   auto [raw_path, query] = split_target(to_sv(req.target()));
@@ -220,12 +224,23 @@ Dispatch ApiHandler::events(const HttpRequest&, std::string_view query) const {
 
 Dispatch ApiHandler::devices(const HttpRequest&, std::string_view query) const {
   if (auto q = checked_query(query, {}); !q) return bad_request(q.error());
-  return Dispatch{std::nullopt, [&store = store_] {
+  return Dispatch{std::nullopt, [&store = store_, configs = configs_] {
                     auto found = store.list_devices();
                     if (!found) return error_response(http::status::internal_server_error, "storage: " + found.error());
+                    std::map<std::string, DeviceConfigState> config_states;
+                    if (configs) {
+                      auto states = configs->device_states();
+                      if (!states) return error_response(http::status::internal_server_error, "storage: " + states.error());
+                      config_states = std::move(*states);
+                    }
                     json::array devices;
                     devices.reserve(found->size());
-                    for (const auto& d : *found) devices.emplace_back(device_to_json(d));
+                    for (const auto& d : *found) {
+                      auto o = device_to_json(d);
+                      auto it = config_states.find(d.device_id);
+                      add_config_state(o, it == config_states.end() ? nullptr : &it->second);
+                      devices.emplace_back(std::move(o));
+                    }
                     json::object o;
                     o["devices"] = std::move(devices);
                     return json_response(http::status::ok, o);

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 
+#include "collector/config/collection_configs.h"
 #include "collector/store/event_store.h"
 
 namespace vigil::collector {
@@ -25,7 +26,7 @@ namespace vigil::collector {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-enum class Permission { ReadHealth, ReadEvents, ReadDevices, ManageEnrollment };
+enum class Permission { ReadHealth, ReadEvents, ReadDevices, ManageEnrollment, ReadConfig, ManageConfig };
 
 // Who made the request, once authenticated.
 struct Caller {
@@ -44,7 +45,8 @@ inline constexpr std::size_t kMaxEventLimit = 100000;
 
 class ApiHandler {
  public:
-  ApiHandler(EventStore& store, std::string admin_token_sha256);
+  // configs: null when the collector serves no collection config (tests of other routes).
+  ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs = nullptr);
 
   Dispatch dispatch(const HttpRequest& request) const;
   // dispatch() and, when needed, its storage job on the calling thread.
@@ -57,13 +59,21 @@ class ApiHandler {
   Dispatch events(const HttpRequest& request, std::string_view query) const;
   Dispatch devices(const HttpRequest& request, std::string_view query) const;
   Dispatch create_enroll_token(const HttpRequest& request, std::string_view query) const;
+  // Collection config routes (api_config.cpp).
+  Dispatch get_collection_config(const HttpRequest& request, std::string_view query) const;
+  Dispatch put_collection_config(const HttpRequest& request, std::string_view query) const;
+  Dispatch delete_collection_config(const HttpRequest& request, std::string_view query) const;
 
   EventStore& store_;
+  CollectionConfigs* configs_;
   std::string admin_token_sha256_;
 };
 
 // {"error": message} with the given status; the same shape for every failure the API reports.
 HttpResponse error_response(boost::beast::http::status status, std::string_view message);
 HttpResponse json_response(boost::beast::http::status status, const boost::json::value& body);
+// Adds config_version, config_reported, config_error, config_error_version to a device's JSON
+// (state null: the device never reported a collection config).
+void add_config_state(boost::json::object& device, const DeviceConfigState* state);
 
 }  // namespace vigil::collector

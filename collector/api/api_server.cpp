@@ -29,11 +29,12 @@ constexpr auto kDrainTime = std::chrono::seconds(2);
 }  // namespace
 
 struct ApiServer::State {
-  State(asio::io_context& io, std::shared_ptr<const TlsConfig> tls_config, EventStore& store, ApiOptions options)
+  State(asio::io_context& io, std::shared_ptr<const TlsConfig> tls_config, EventStore& store, ApiOptions options,
+        CollectionConfigs* configs)
       : io(io),
         tls(std::move(tls_config)),
         opts(std::move(options)),
-        handler(store, opts.admin_token_sha256),
+        handler(store, opts.admin_token_sha256, configs),
         acceptor(asio::make_strand(io)),
         pool(kStorageWorkers) {}
 
@@ -252,8 +253,9 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
 
 }  // namespace
 
-ApiServer::ApiServer(asio::io_context& io, std::shared_ptr<const TlsConfig> tls, EventStore& store, ApiOptions options)
-    : state_(std::make_shared<State>(io, std::move(tls), store, std::move(options))) {}
+ApiServer::ApiServer(asio::io_context& io, std::shared_ptr<const TlsConfig> tls, EventStore& store, ApiOptions options,
+                     CollectionConfigs* configs)
+    : state_(std::make_shared<State>(io, std::move(tls), store, std::move(options), configs)) {}
 
 ApiServer::~ApiServer() {
   state_->stopping = true;

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "collector/config/collection_configs.h"
 #include "collector/store/event_store.h"
 #include "shared/result.h"
 #include "shared/tls_session.h"
@@ -38,9 +39,10 @@ struct ApiOptions {
 
 class ApiServer {
  public:
-  // tls: a server configuration (ClientAuth::None).
+  // tls: a server configuration (ClientAuth::None). configs: the collection configs to serve
+  // (null: /api/v1/collection-config answers 503); it must outlive the server too.
   ApiServer(boost::asio::io_context& io, std::shared_ptr<const TlsConfig> tls, EventStore& store,
-            ApiOptions options);
+            ApiOptions options, CollectionConfigs* configs = nullptr);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;

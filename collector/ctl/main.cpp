@@ -5,7 +5,9 @@
 // Every message goes to stderr as "vigilctl: what went wrong, and where".
 #include <CLI/CLI.hpp>
 #include <boost/json.hpp>
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <optional>
 #include <string>
 #include <vector>
@@ -202,6 +204,15 @@ int cmd_events(const CtlFlags& flags, const EventsArgs& a) {
   return kOk;
 }
 
+// The collection config a device runs, and the version it refused if any.
+std::string config_cell(const json::object& d) {
+  std::string v = field_text(d, "config_version");
+  if (v.empty()) return "";
+  std::string e = field_text(d, "config_error");
+  if (!e.empty()) v += " (refused " + field_text(d, "config_error_version") + ": " + e.substr(0, 60) + ")";
+  return v;
+}
+
 int cmd_devices(const CtlFlags& flags, bool as_json) {
   int code = kOk;
   auto s = open_session(flags, code);
@@ -226,9 +237,130 @@ int cmd_devices(const CtlFlags& flags, bool as_json) {
     std::string last_seen = field_text(d, "last_seen");
     rows.push_back({field_text(d, "device_id"), field_text(d, "hostname"), field_text(d, "os"),
                     field_text(d, "agent_version"), field_text(d, "status"), last_seen.empty() ? "never" : last_seen,
-                    field_text(d, "events_received"), field_text(d, "events_lost")});
+                    field_text(d, "events_received"), field_text(d, "events_lost"), config_cell(d)});
   }
-  print_table(std::cout, {"DEVICE", "HOSTNAME", "OS", "VERSION", "STATUS", "LAST SEEN", "EVENTS", "LOST"}, rows);
+  print_table(std::cout, {"DEVICE", "HOSTNAME", "OS", "VERSION", "STATUS", "LAST SEEN", "EVENTS", "LOST", "CONFIG"}, rows);
+  return kOk;
+}
+
+struct ConfigArgs {
+  std::string device;
+  std::string file;
+  bool json = false;
+};
+
+std::string config_target(const std::string& device) {
+  return "/api/v1/collection-config" + (device.empty() ? std::string() : "?device=" + url_encode(device));
+}
+
+std::string joined(const json::object& o, std::string_view key) {
+  std::string out;
+  if (auto* v = o.if_contains(key); v && v->is_array())
+    for (const auto& e : v->as_array()) out += (out.empty() ? "" : ", ") + (e.is_string() ? std::string(e.as_string()) : json::serialize(e));
+  return out.empty() ? "(none)" : out;
+}
+
+void print_config(const json::object& c) {
+  auto line = [](const char* name, const std::string& value) { std::cout << name << value << '\n'; };
+  std::string source = field_text(c, "source");
+  line("version:                ", field_text(c, "version") + (source.empty() ? "" : " (" + source + ")"));
+  if (!field_text(c, "device").empty()) line("device:                 ", field_text(c, "device"));
+  std::string updated = field_text(c, "updated");
+  line("updated:                ", updated.empty() ? "never" : updated);
+  line("watch_paths:            ", joined(c, "watch_paths"));
+  line("exclude_paths:          ", joined(c, "exclude_paths"));
+  line("priority_paths:         ", joined(c, "priority_paths"));
+  line("classification_enabled: ", field_text(c, "classification_enabled"));
+  line("classify_max_bytes:     ", field_text(c, "classify_max_bytes"));
+  line("classify_max_ms:        ", field_text(c, "classify_max_ms"));
+  line("cpu_limit_percent:      ", field_text(c, "cpu_limit_percent"));
+  line("rss_limit_bytes:        ", field_text(c, "rss_limit_bytes"));
+  std::vector<std::vector<std::string>> rows;
+  if (auto* rules = c.if_contains("rules"); rules && rules->is_array())
+    for (const auto& r : rules->as_array()) {
+      if (!r.is_object()) continue;
+      const auto& o = r.as_object();
+      std::string what = field_text(o, "kind") == "regex" ? field_text(o, "regex") : joined(o, "keywords");
+      if (field_text(o, "kind") == "builtin") what = "";
+      rows.push_back({field_text(o, "id"), field_text(o, "kind"), field_text(o, "min_count"), what});
+    }
+  if (rows.empty()) {
+    line("rules:                  ", "(none)");
+  } else {
+    std::cout << "rules:\n";
+    print_table(std::cout, {"  ID", "KIND", "MIN", "MATCHES"}, [&] {
+      for (auto& r : rows) r[0] = "  " + r[0];
+      return rows;
+    }());
+  }
+}
+
+int cmd_config_show(const CtlFlags& flags, const ConfigArgs& a) {
+  int code = kOk;
+  auto s = open_session(flags, code);
+  if (!s) return code;
+  auto r = call(*s, "GET", config_target(a.device), "", code);
+  if (!r) return code;
+  if (a.json) {
+    std::cout << json::serialize(*r) << std::endl;
+    return kOk;
+  }
+  print_config(*r);
+  return kOk;
+}
+
+int cmd_config_set(const CtlFlags& flags, const ConfigArgs& a) {
+  std::string body;
+  if (a.file == "-") {
+    std::ostringstream ss;
+    ss << std::cin.rdbuf();
+    body = ss.str();
+  } else {
+    std::ifstream in(a.file, std::ios::binary);
+    if (!in) {
+      complain("cannot read " + a.file);
+      return kUsage;
+    }
+    std::ostringstream ss;
+    ss << in.rdbuf();
+    body = ss.str();
+  }
+  // Checked here only for being JSON, so the message points at the file; the server checks the rest.
+  boost::system::error_code ec;
+  (void)json::parse(body, ec);
+  if (ec) {
+    complain(a.file + " is not valid JSON: " + ec.message());
+    return kUsage;
+  }
+  int code = kOk;
+  auto s = open_session(flags, code);
+  if (!s) return code;
+  auto r = call(*s, "PUT", config_target(a.device), body, code);
+  if (!r) return code;
+  if (a.json) {
+    std::cout << json::serialize(*r) << std::endl;
+    return kOk;
+  }
+  std::cout << "Collection config version " << field_text(*r, "version") << " stored"
+            << (a.device.empty() ? " for all devices" : " for device " + a.device)
+            << "; connected agents get it now, the others when they connect.\n";
+  return kOk;
+}
+
+int cmd_config_reset(const CtlFlags& flags, const ConfigArgs& a) {
+  int code = kOk;
+  auto s = open_session(flags, code);
+  if (!s) return code;
+  auto r = call(*s, "DELETE", config_target(a.device), "", code);
+  if (!r) return code;
+  if (a.json) {
+    std::cout << json::serialize(*r) << std::endl;
+    return kOk;
+  }
+  if (field_text(*r, "removed") == "true")
+    std::cout << "Device " << a.device << " follows the global collection config again (version " << field_text(*r, "version") << ").\n";
+  else
+    std::cout << "Device " << a.device << " had no override; nothing changed.\n";
   return kOk;
 }
 
@@ -278,6 +410,23 @@ int main(int argc, char** argv) {
   auto* devices = app.add_subcommand("devices", "list enrolled devices and their health");
   devices->add_flag("--json", devices_json, "one JSON object per line");
   devices->callback([&] { result = cmd_devices(flags, devices_json); });
+
+  ConfigArgs cf;
+  auto* config = app.add_subcommand("config", "the collection config pushed to agents (what to watch and classify)");
+  config->require_subcommand(1);
+  auto* show = config->add_subcommand("show", "print the global config, or what one device must run");
+  show->add_option("--device", cf.device, "the config this device must run (its override, else the global one)");
+  show->add_flag("--json", cf.json, "print it as one JSON object");
+  show->callback([&] { result = cmd_config_show(flags, cf); });
+  auto* set = config->add_subcommand("set", "replace the global config (or a device's override) with FILE.json");
+  set->add_option("file", cf.file, "JSON file with the config ('-' reads stdin); see docs/COLLECTION_CONFIG.md")->required();
+  set->add_option("--device", cf.device, "set this device's override instead of the global config");
+  set->add_flag("--json", cf.json, "print the stored config as one JSON object");
+  set->callback([&] { result = cmd_config_set(flags, cf); });
+  auto* reset = config->add_subcommand("reset", "remove a device's override: it follows the global config again");
+  reset->add_option("--device", cf.device, "the device")->required();
+  reset->add_flag("--json", cf.json, "print the answer as one JSON object");
+  reset->callback([&] { result = cmd_config_reset(flags, cf); });
 
   try {
     app.parse(argc, argv);

@@ -1,5 +1,7 @@
 #include "collector/ingest/ingest_server.h"
 
+#include <boost/asio/experimental/awaitable_operators.hpp>
+
 #include "collector/net/tls_connection.h"
 #include "shared/batch_codec.h"
 #include "shared/framing.h"
@@ -48,9 +50,21 @@ struct Refusal {
 }  // namespace
 
 IngestServer::IngestServer(asio::io_context& io, std::shared_ptr<const TlsConfig> tls, EventStore& store,
-                           BatchWriter& writer, Enrollment& enrollment, IngestOptions options)
+                           BatchWriter& writer, Enrollment& enrollment, IngestOptions options,
+                           CollectionConfigs* configs)
     : io_(io), tls_(std::move(tls)), store_(store), writer_(writer), enrollment_(enrollment),
-      opts_(std::move(options)), acceptor_(io) {}
+      opts_(std::move(options)), configs_(configs), acceptor_(io) {
+  if (configs_) configs_->set_change_listener([this] { hub_.notify_all(); });
+}
+
+IngestServer::~IngestServer() {
+  if (configs_) configs_->set_change_listener({});
+}
+
+void IngestServer::refuse(const std::string& peer, const std::string& code, const std::string& reason) {
+  stats_.refused++;
+  log::warn("ingest", "connection refused", {{"peer", peer}, {"code", code}, {"reason", reason}});
+}
 
 Status IngestServer::listen() {
   boost::system::error_code ec;
@@ -108,10 +122,7 @@ asio::awaitable<void> IngestServer::serve(tcp::socket socket) {
   TlsConnection conn(std::move(socket), tls_, std::chrono::seconds(15));
   conn.start_watchdog();
   const std::string peer = conn.peer();
-  auto refuse = [&](const Refusal& r) {
-    stats_.refused++;
-    log::warn("ingest", "connection refused", {{"peer", peer}, {"code", r.code}, {"reason", r.reason}});
-  };
+  auto refuse = [&](const Refusal& r) { this->refuse(peer, r.code, r.reason); };
 
   if (auto hs = co_await conn.handshake(); !hs) {
     if (conn.bytes_received() == 0) {
@@ -169,6 +180,9 @@ asio::awaitable<void> IngestServer::serve(tcp::socket socket) {
   const auto& hello = msg.hello();
   (void)store_.device_hello(device_id, hello.hostname().substr(0, 255), hello.os().substr(0, 512),
                             hello.agent_version().substr(0, 64), now_ns());
+  if (configs_)
+    if (auto s = configs_->record_running(device_id, hello.config_version(), now_ns()); !s)
+      log::warn("ingest", "cannot record the device's config version", {{"device_id", device_id}, {"error", s.error()}});
   {
     v1::CollectorMessage reply;
     auto* ack = reply.mutable_hello_ack();
@@ -182,6 +196,24 @@ asio::awaitable<void> IngestServer::serve(tcp::socket socket) {
   }
   log::debug("ingest", "agent connected", {{"peer", peer}, {"device_id", device_id}, {"agent_version", hello.agent_version()}});
 
+  if (configs_) {
+    // Both run on this connection's strand; whichever ends first (the batch loop, when the peer
+    // leaves or misbehaves) cancels the other.
+    using namespace asio::experimental::awaitable_operators;
+    co_await (batch_loop(conn, decoder, device_id, peer) || push_configs(conn, device_id, hello.config_version()));
+  } else {
+    co_await batch_loop(conn, decoder, device_id, peer);
+  }
+  co_await conn.close();
+}
+
+}  // namespace vigil::collector
+
+namespace vigil::collector {
+
+asio::awaitable<void> IngestServer::batch_loop(TlsConnection& conn, FrameDecoder& decoder, const std::string& device_id,
+                                               const std::string& peer) {
+  auto refuse = [&](const Refusal& r) { this->refuse(peer, r.code, r.reason); };
   const BatchLimits batch_limits{limits::kMaxDecompressedBytes, limits::kMaxBatchEvents};
   for (;;) {
     auto frame = co_await next_frame(conn, decoder);
@@ -192,7 +224,11 @@ asio::awaitable<void> IngestServer::serve(tcp::socket socket) {
     }
     if (!frame->has_value()) break;
     v1::AgentMessage m;
-    if (!m.ParseFromString(**frame) || m.msg_case() != v1::AgentMessage::kBatch) {
+    if (m.ParseFromString(**frame) && m.msg_case() == v1::AgentMessage::kConfigApplied) {
+      record_config_applied(device_id, m.config_applied());
+      continue;
+    }
+    if (m.msg_case() != v1::AgentMessage::kBatch) {
       co_await send_error(conn, "bad_frame", "expected a batch frame");
       refuse({"bad_frame", "frame is not a batch"});
       break;
@@ -244,7 +280,49 @@ asio::awaitable<void> IngestServer::serve(tcp::socket socket) {
     }
     if (!co_await send(conn, reply)) break;
   }
-  co_await conn.close();
+}
+
+void IngestServer::record_config_applied(const std::string& device_id, const v1::ConfigApplied& applied) {
+  if (!configs_) return;
+  if (applied.ok())
+    log::info("ingest", "agent applied collection config", {{"device_id", device_id}, {"version", std::to_string(applied.version())}});
+  else
+    log::warn("ingest", "agent refused collection config", {{"device_id", device_id},
+              {"version", std::to_string(applied.version())}, {"error", applied.error().substr(0, 300)}});
+  if (auto s = configs_->record_applied(device_id, applied, now_ns()); !s)
+    log::warn("ingest", "cannot record the device's config answer", {{"device_id", device_id}, {"error", s.error()}});
+}
+
+asio::awaitable<void> IngestServer::push_configs(TlsConnection& conn, const std::string& device_id,
+                                                 std::uint64_t running_version) {
+  auto waiter = hub_.subscribe(co_await asio::this_coro::executor);
+  std::uint64_t sent = running_version;
+  bool broken = false;  // a write failed: the batch loop will notice and end the connection
+  bool check = true;    // the first look happens before any wait
+  for (;;) {
+    if (check || waiter->changed.exchange(false)) {
+      check = false;
+      if (broken) continue;
+      auto cfg = configs_->effective(device_id);
+      if (!cfg) {
+        log::warn("ingest", "cannot read the collection config", {{"device_id", device_id}, {"error", cfg.error()}});
+      } else if (cfg->has_value() && (*cfg)->version() > sent) {
+        v1::CollectorMessage m;
+        *m.mutable_config() = std::move(**cfg);
+        const std::uint64_t version = m.config().version();
+        if (!co_await send(conn, m)) {
+          broken = true;
+        } else {
+          sent = version;
+          log::debug("ingest", "collection config sent", {{"device_id", device_id}, {"version", std::to_string(version)}});
+        }
+      }
+      continue;
+    }
+    boost::system::error_code ec;
+    co_await waiter->timer.async_wait(asio::redirect_error(use_awaitable, ec));
+    if ((co_await asio::this_coro::cancellation_state).cancelled() != asio::cancellation_type::none) co_return;
+  }
 }
 
 }  // namespace vigil::collector

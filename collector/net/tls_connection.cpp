@@ -9,7 +9,8 @@ TlsConnection::TlsConnection(tcp::socket socket, std::shared_ptr<const TlsConfig
     : socket_(std::move(socket)),
       tls_(std::move(config)),
       idle_(idle_timeout),
-      deadline_(std::make_shared<asio::steady_timer>(socket_.get_executor())) {
+      deadline_(std::make_shared<asio::steady_timer>(socket_.get_executor())),
+      flush_done_(socket_.get_executor(), asio::steady_timer::time_point::max()) {
   boost::system::error_code ec;
   auto ep = socket_.remote_endpoint(ec);
   peer_ = ec ? std::string("unknown") : ep.address().to_string() + ":" + std::to_string(ep.port());
@@ -50,12 +51,30 @@ void TlsConnection::start_watchdog() {
 }
 
 asio::awaitable<Status> TlsConnection::flush() {
+  // Another coroutine is writing: wait for it. It sends whatever TLS output is queued when it
+  // looks, ours included, so afterwards there may be nothing left to do.
+  while (flushing_) {
+    boost::system::error_code ec;
+    co_await flush_done_.async_wait(asio::redirect_error(use_awaitable, ec));
+  }
+  if (!write_error_.empty()) co_return err(write_error_);
+  flushing_ = true;
+  struct Done {
+    TlsConnection* c;
+    ~Done() {
+      c->flushing_ = false;
+      c->flush_done_.cancel();
+    }
+  } done{this};
   while (tls_.has_output()) {
     std::string out = tls_.take_output();
     touch();
     boost::system::error_code ec;
     co_await asio::async_write(socket_, asio::buffer(out), asio::redirect_error(use_awaitable, ec));
-    if (ec) co_return err(timed_out_ ? "idle timeout" : "send: " + ec.message());
+    if (ec) {
+      write_error_ = timed_out_ ? "idle timeout" : "send: " + ec.message();
+      co_return err(write_error_);
+    }
   }
   co_return Status{};
 }

@@ -7,7 +7,10 @@
 //   handshake) has its socket closed when the deadline passes, without touching other peers.
 // - read_some() returns plaintext, or an empty string once the peer closed cleanly; errors are
 //   values carrying the TLS or socket reason.
-// - Not thread-safe: one coroutine chain owns a connection (run it on a strand or one thread).
+// - Not thread-safe: the coroutines using a connection must share one strand (or one thread).
+//   On that strand, one coroutine may read while others write (ingest acks batches and pushes
+//   collection configs): writes are serialized, one socket write at a time, in the order the
+//   TLS records were made.
 #pragma once
 #include <boost/asio.hpp>
 #include <chrono>
@@ -56,6 +59,9 @@ class TlsConnection {
   std::shared_ptr<asio::steady_timer> deadline_;
   std::string peer_;
   bool timed_out_ = false;
+  bool flushing_ = false;               // a coroutine is writing to the socket
+  asio::steady_timer flush_done_;       // never expires; cancelled when a flush ends
+  std::string write_error_;             // the first failed write: later writes fail the same way
   std::uint64_t bytes_received_ = 0;
   char buf_[32768];
 };

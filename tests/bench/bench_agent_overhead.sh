@@ -1,0 +1,184 @@
+#!/usr/bin/env bash
+# Agent overhead on a file-heavy workload: bash tests/bench/bench_agent_overhead.sh build/bin
+#
+# Workload (in a temp dir on this machine's disk): create N small files (D directories of N/D
+# files, ~40 bytes each, with bash builtins: no process per file), then `cp -r` the tree. Timed
+# without an agent, then with a real vigil-agent enrolled against a real collector (started here
+# on free ports) capturing
+#   - the whole filesystem (fanotify filesystem marks; the collector's own data dir is excluded
+#     through a pushed collection config, as it would live on another machine), and
+#   - only the workload's dir (--watch),
+# alternating baseline and agent runs so drift from other load hits both alike. Reported per
+# mode: median wall time of the workload and its overhead against the baseline median, the
+# agent's peak RSS (VmHWM) and its CPU seconds during the workload and until it went idle again
+# (it may still be shipping events after the workload ends), and how many of the copy's
+# file.create events reached the collector.
+#
+# Knobs: BENCH_OVERHEAD_FILES (100000), BENCH_OVERHEAD_DIRS (100), BENCH_OVERHEAD_RUNS (3),
+# BENCH_OVERHEAD_MODES ("whole watch"), BENCH_KEEP=1 keeps the temp dir.
+# Everything it starts is stopped, and its temp dir removed, on exit.
+set -uo pipefail
+
+BIN_ARG=${1:-build/bin}
+[[ -d $BIN_ARG ]] || { echo "bench_agent_overhead: $BIN_ARG is not a directory" >&2; exit 2; }
+BIN=$(cd "$BIN_ARG" && pwd)
+for b in vigil-collector vigil-agent vigilctl; do
+  [[ -x $BIN/$b ]] || { echo "bench_agent_overhead: $BIN/$b is missing (build first)" >&2; exit 2; }
+done
+FILES=${BENCH_OVERHEAD_FILES:-100000}
+DIRS=${BENCH_OVERHEAD_DIRS:-100}
+RUNS=${BENCH_OVERHEAD_RUNS:-3}
+MODES=${BENCH_OVERHEAD_MODES:-whole watch}
+PER_DIR=$(( (FILES + DIRS - 1) / DIRS ))
+
+if [[ $(id -u) != 0 ]]; then
+  echo "bench_agent_overhead: SKIPPED: needs root (fanotify)" >&2
+  exit 0
+fi
+
+WORK=$(mktemp -d /var/tmp/vigil-overhead-XXXXXX)
+CDIR=$WORK/collector
+PIDS=()
+
+stop_pid() {  # SIGTERM, then SIGKILL after 20 s; only processes this script started
+  local pid=$1
+  kill -0 "$pid" 2>/dev/null || return 0
+  kill -TERM "$pid" 2>/dev/null
+  for _ in $(seq 200); do
+    kill -0 "$pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  kill -KILL "$pid" 2>/dev/null
+  wait "$pid" 2>/dev/null
+  return 0
+}
+cleanup() {
+  local i
+  for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+  if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "bench_agent_overhead: kept $WORK"; else rm -rf "$WORK"; fi
+}
+trap cleanup EXIT
+trap 'echo "bench_agent_overhead: interrupted" >&2; exit 130' INT TERM
+die() { echo "bench_agent_overhead: $*" >&2; exit 1; }
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+free_port() {
+  local p
+  for _ in $(seq 200); do
+    p=$((20000 + RANDOM % 40000))
+    if [[ $p != "${1:-}" ]] && ! port_open "$p"; then echo "$p"; return 0; fi
+  done
+  return 1
+}
+wait_port() { for _ in $(seq 200); do port_open "$1" && return 0; sleep 0.1; done; return 1; }
+hwm_kb() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status" 2>/dev/null; }
+cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev/null; }
+HZ=$(getconf CLK_TCK)
+now() { date +%s.%N; }
+median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# workload DIR: creates DIR/src (FILES files) then cp -r's it to DIR/dst; prints "create_s copy_s total_s"
+workload() {
+  local d=$1 i j t0 t1 t2
+  mkdir -p "$d/src"
+  t0=$(now)
+  for ((i = 0; i < DIRS; i++)); do
+    mkdir "$d/src/d$i"
+    for ((j = 0; j < PER_DIR && i * PER_DIR + j < FILES; j++)); do
+      printf 'file %d/%d: small content for the benchmark\n' "$i" "$j" >"$d/src/d$i/f$j.txt"
+    done
+  done
+  t1=$(now)
+  cp -r "$d/src" "$d/dst"
+  t2=$(now)
+  awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.3f %.3f %.3f\n", b - a, c - b, c - a }'
+}
+
+# wait_idle PID: returns once the process used < 2 ticks of CPU in a second (or after 300 s)
+wait_idle() {
+  local pid=$1 a b
+  for _ in $(seq 300); do
+    a=$(cpu_ticks "$pid") || return
+    sleep 1
+    b=$(cpu_ticks "$pid") || return
+    (( b - a < 2 )) && return
+  done
+}
+
+echo "== agent overhead: $FILES files in $DIRS dirs created, then cp -r; $RUNS runs per mode ($(date -u +%Y-%m-%dT%H:%M:%SZ))"
+echo "host: $(nproc) CPUs, load average at start $(cut -d' ' -f1-3 /proc/loadavg), work dir $WORK ($(df -PT "$WORK" | awk 'NR==2 {print $2}'))"
+
+"$BIN/vigil-collector" init --data-dir "$CDIR" >"$WORK/init.log" 2>&1 || { cat "$WORK/init.log"; die "collector init failed"; }
+INGEST_PORT=$(free_port) || die "no free port"
+API_PORT=$(free_port "$INGEST_PORT") || die "no free port"
+sed -i "s/127\.0\.0\.1:7443/127.0.0.1:$INGEST_PORT/; s/127\.0\.0\.1:8443/127.0.0.1:$API_PORT/" "$CDIR/collector.toml"
+"$BIN/vigil-collector" run --data-dir "$CDIR" >"$WORK/collector.log" 2>&1 &
+CPID=$!
+PIDS+=("$CPID")
+wait_port "$INGEST_PORT" && wait_port "$API_PORT" || { tail -20 "$WORK/collector.log" >&2; die "collector did not start"; }
+CTL=("$BIN/vigilctl" --server "https://127.0.0.1:$API_PORT" --ca "$CDIR/ca.pem" --token "$(cat "$CDIR/admin.token")")
+TOKEN=$("${CTL[@]}" enroll-token create --uses 1 --ttl 1h --json | sed -n 's/.*"token" *: *"\([^"]*\)".*/\1/p')
+[[ -n $TOKEN ]] || die "no enrollment token"
+ADIR=$WORK/agent
+"$BIN/vigil-agent" enroll --server "127.0.0.1:$INGEST_PORT" --token "$TOKEN" --ca "$CDIR/ca.pem" --data-dir "$ADIR" \
+  >"$WORK/enroll.log" 2>&1 || { cat "$WORK/enroll.log"; die "agent enroll failed"; }
+# The collector's database would be on another machine: keep its writes out of the capture.
+printf '{"exclude_paths": ["%s"]}\n' "$CDIR" >"$WORK/collection.json"
+"${CTL[@]}" config set "$WORK/collection.json" >/dev/null || die "config set failed"
+DEVICE=$(sed -n 's/^device_id = "\(.*\)"/\1/p' "$ADIR/agent.toml")
+
+declare -A WALL CREATE COPY HWM CPU_W CPU_T SEEN
+run=0
+for ((r = 1; r <= RUNS; r++)); do
+  # baseline
+  run=$((run + 1))
+  d=$WORK/w$run
+  read -r c p t < <(workload "$d")
+  WALL[base]+="$t "; CREATE[base]+="$c "; COPY[base]+="$p "
+  echo "run $r baseline:        create ${c}s, copy ${p}s, total ${t}s"
+  rm -rf "$d"
+  for mode in $MODES; do
+    run=$((run + 1))
+    d=$WORK/w$run
+    mkdir -p "$d"
+    args=()
+    [[ $mode == watch ]] && args=(--watch "$d")
+    "$BIN/vigil-agent" run --data-dir "$ADIR" "${args[@]}" >>"$WORK/agent-$mode.log" 2>&1 &
+    apid=$!
+    PIDS+=("$apid")
+    sleep 3
+    wait_idle "$apid"
+    kill -0 "$apid" 2>/dev/null || { tail -5 "$WORK/agent-$mode.log"; die "agent ($mode) exited"; }
+    c0=$(cpu_ticks "$apid")
+    read -r c p t < <(workload "$d")
+    c1=$(cpu_ticks "$apid")
+    wait_idle "$apid"
+    c2=$(cpu_ticks "$apid")
+    h=$(hwm_kb "$apid")
+    # How much of the copy reached the collector (the agent has gone idle: its spool is drained).
+    seen=$("${CTL[@]}" events --device "$DEVICE" --type file.create --path "$d/dst/*" --limit 100000 --json 2>/dev/null | grep -c '"path"')
+    stop_pid "$apid"
+    cw=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    ct=$(awk -v a="$c0" -v b="$c2" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    WALL[$mode]+="$t "; CREATE[$mode]+="$c "; COPY[$mode]+="$p "; HWM[$mode]+="$h "; CPU_W[$mode]+="$cw "; CPU_T[$mode]+="$ct "; SEEN[$mode]+="$seen "
+    echo "run $r agent ($mode):$( [[ $mode == watch ]] && echo ' ' ) create ${c}s, copy ${p}s, total ${t}s; agent CPU ${cw}s during, ${ct}s until idle; VmHWM $((h / 1024)) MB; copy's file.create at the collector: $seen of $FILES"
+    rm -rf "$d"
+  done
+done
+
+med() { tr ' ' '\n' <<<"$1" | grep -v '^$' | median; }
+BASE=$(med "${WALL[base]}")
+echo
+echo "================================================================ agent overhead summary"
+echo "workload: $FILES files created + cp -r ($DIRS dirs), medians of $RUNS runs; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-34s %8s %8s %8s %10s %12s %14s %10s %s\n' "mode" "create s" "copy s" "total s" "overhead" "agent RSS MB" "CPU s during" "until idle" "events at collector"
+printf '%-34s %8s %8s %8s %10s %12s %14s %10s %s\n' "no agent" "$(med "${CREATE[base]}")" "$(med "${COPY[base]}")" "$BASE" "-" "-" "-" "-" "-"
+for mode in $MODES; do
+  label=$([[ $mode == whole ]] && echo "agent, whole filesystem" || echo "agent, --watch workload dir")
+  T=$(med "${WALL[$mode]}")
+  OV=$(awk -v t="$T" -v b="$BASE" 'BEGIN { printf "%+.1f%%", 100 * (t - b) / b }')
+  HW=$(tr ' ' '\n' <<<"${HWM[$mode]}" | grep -v '^$' | sort -n | tail -1)
+  printf '%-34s %8s %8s %8s %10s %12s %14s %10s %s\n' "$label" "$(med "${CREATE[$mode]}")" "$(med "${COPY[$mode]}")" "$T" "$OV" \
+    "$(awk -v k="$HW" 'BEGIN { printf "%.1f", k / 1024 }')" "$(med "${CPU_W[$mode]}")" "$(med "${CPU_T[$mode]}")" "$(med "${SEEN[$mode]}")/$FILES"
+done
+echo "(agent RSS: the highest VmHWM of its runs; CPU: medians; events: median count of the copy's file.create events stored)"
