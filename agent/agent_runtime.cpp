@@ -10,6 +10,7 @@
 #include "agent/event_builder.h"
 #include "agent/event_source.h"
 #include "agent/reconciler.h"
+#include "agent/security_event_source.h"
 #include "agent/spool.h"
 #include "agent/uploader.h"
 #include "agent/watchdog.h"
@@ -283,6 +284,15 @@ class Runtime {
     });
     timer(health_timer_, kHealthMs, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->report_health(); });
     timer(cap_timer_, kCapCheckMs, [](uv_timer_t* t) { static_cast<Runtime*>(t->data)->enforce_caps(); });
+    if (stop_) {
+      uv_poll_init(&loop_, &stop_poll_, stop_->pollable_fd());
+      stop_poll_.data = this;
+      uv_poll_start(&stop_poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
+        if (status >= 0) static_cast<Runtime*>(h->data)->drain_stop_requests();
+      });
+      return;
+    }
+    // Without the signalfd source the agent still stops cleanly, only without naming the sender.
     for (auto* s : {&sigterm_, &sigint_}) {
       uv_signal_init(&loop_, s);
       s->data = this;
@@ -290,6 +300,32 @@ class Runtime {
     auto on_signal = [](uv_signal_t* s, int signum) { static_cast<Runtime*>(s->data)->shutdown(signum); };
     uv_signal_start(&sigterm_, on_signal, SIGTERM);
     uv_signal_start(&sigint_, on_signal, SIGINT);
+  }
+
+  // Every stop request is recorded as agent.tamper naming the sender (a service manager stopping
+  // the agent and a user killing it look alike here; the sender tells them apart). SIGHUP is
+  // recorded and otherwise ignored: it used to kill the agent, and stopping is for TERM and INT.
+  void drain_stop_requests() {
+    int stop_signal = 0;
+    auto stats = stop_->drain([&](StopRequest&& r) {
+      TamperActivity t;
+      t.time_ns = now_ns();
+      const bool stops = r.signal == SIGTERM || r.signal == SIGINT;
+      t.what = stops ? "stopped" : "signalled";
+      t.item = r.signal_name;
+      t.signal = r.signal;
+      t.sender_pid = r.sender_pid;
+      t.sender_uid = r.sender_uid;
+      t.sender_exe = r.sender_exe;
+      t.detail = stops ? "the agent stops on this signal" : "ignored";
+      log::write(stops ? log::Level::Info : log::Level::Warn, "agent", stops ? "stop requested" : "signal ignored",
+                 {{"signal", r.signal_name}, {"sender_pid", std::to_string(r.sender_pid)}, {"sender_exe", r.sender_exe}});
+      pending_.push_back(make_tamper_event(t));
+      if (stops && !stop_signal) stop_signal = r.signal;
+    });
+    if (!stats) log::error("agent", "reading stop requests failed", {{"error", stats.error()}});
+    if (stop_signal) shutdown(stop_signal);
+    else flush();
   }
 
   // Events the kernel could not deliver never got seqs; an agent.loss with the count says so.
@@ -436,6 +472,8 @@ class Runtime {
   }
 
   void shutdown(int signum) {
+    if (stopping_) return;
+    stopping_ = true;
     log::info("agent", "stopping", {{"signal", std::to_string(signum)}});
     uv_poll_stop(&poll_);
     drain_capture();
@@ -456,8 +494,12 @@ class Runtime {
     if (uploader_) uploader_->stop();
     close_handle(&poll_);
     for (auto* t : {&flush_timer_, &heartbeat_timer_, &health_timer_, &cap_timer_, &watchdog_timer_}) close_handle(t);
-    close_handle(&sigterm_);
-    close_handle(&sigint_);
+    if (stop_) {
+      close_handle(&stop_poll_);
+    } else {
+      close_handle(&sigterm_);
+      close_handle(&sigint_);
+    }
   }
 
   void start_file_poll() {
@@ -685,12 +727,25 @@ class Runtime {
   bool device_poll_active_ = false;
   uv_timer_t flush_timer_{}, heartbeat_timer_{}, health_timer_{}, cap_timer_{}, watchdog_timer_{};
   uv_signal_t sigterm_{}, sigint_{};
+  uv_poll_t stop_poll_{};
+  bool stopping_ = false;
+
+ public:
+  std::unique_ptr<StopSignalSource> stop_;  // set before run(); nullptr: plain uv signals
 };
 
 }  // namespace
 
 int run_agent(const RuntimeOptions& options, std::unique_ptr<FileActivitySource> source) {
+  // First, before any thread exists: the stop signals are blocked and read from the source, so
+  // every thread inherits the mask (docs/SECURITY_SETTINGS.md, agent.tamper).
+  auto stop = make_stop_signal_source();
+  if (auto s = stop->start({}); !s) {
+    log::warn("agent", "stop requests will not name their sender", {{"error", s.error()}});
+    stop.reset();
+  }
   Runtime rt(options, std::move(source), make_device_activity_source(), make_event_sources(options));
+  rt.stop_ = std::move(stop);
   return rt.run();
 }
 

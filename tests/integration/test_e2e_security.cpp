@@ -4,6 +4,7 @@
 // firewall with the real nft(8) in that namespace, writes a sudoers drop-in, touches agent.toml and
 // puts a logon record with pututxline(3); the events reach the collector and `vigilctl events
 // --json` shows their fields. Needs root. Tag: [security].
+#include <signal.h>
 #include <unistd.h>
 #include <utmpx.h>
 
@@ -182,4 +183,21 @@ TEST_CASE("firewall, sudoers, tamper and logon changes reach the collector", "[s
   CHECK(str(s, "source") == "utmp");
   CHECK(str(s, "user") == "root");
   CHECK(str(s, "time") == "2023-11-14T22:13:20.000000000Z");
+
+  // Stopping the agent is recorded with who asked: the test process sends SIGTERM.
+  agent.signal(SIGTERM);
+  REQUIRE(agent.wait(20s) == 0);
+  Process again = d.start_agent(adir, {watched});
+  std::vector<json::object> stops;
+  auto stopped_by_us = [](const json::object& e) { return str(e, "what") == "stopped"; };
+  REQUIRE(eventually([&] {
+    stops = d.events(device, "agent.tamper");
+    return find_event(stops, stopped_by_us) != nullptr;
+  }, 30s));
+  const auto& st = *find_event(stops, stopped_by_us);
+  CHECK(str(st, "item") == "SIGTERM");
+  CHECK(u64(st, "signal") == SIGTERM);
+  CHECK(u64(st, "sender_pid") == static_cast<std::uint64_t>(::getpid()));
+  CHECK(u64(st, "sender_uid") == ::getuid());
+  CHECK_FALSE(str(st, "sender_exe").empty());
 }

@@ -28,7 +28,7 @@ namespace fs = std::filesystem;
 
 namespace {
 
-const fs::path kCorpus = fs::path(__FILE__).parent_path() / "data" / "classifier";
+const fs::path kCorpus = fs::path(VIGIL_SOURCE_DIR) / "tests" / "unit" / "data" / "classifier";
 
 std::string slurp(const fs::path& p) {
   std::ifstream f(p, std::ios::binary);
