@@ -421,7 +421,7 @@ struct ActivityDeriver::Impl {
   }
 
   void classify(Derived d, const std::string& path, std::vector<v1::Event>& out) {
-    const bool want = classifier && (enabled || matches_priority(opt.priority_paths, path));
+    const bool want = classifier && opt.classify && (enabled || matches_priority(opt.priority_paths, path));
     if (want) {
       std::lock_guard lk(mu);
       if (jobs.size() < opt.max_queued_classifications) {
@@ -433,8 +433,9 @@ struct ActivityDeriver::Impl {
       }
     }
     v1::Classification c;
-    c.set_status(!classifier ? "disabled" : "skipped_load");
-    if (classifier) ++stats.classification_skipped;
+    const bool off = !classifier || !opt.classify;
+    c.set_status(off ? "disabled" : "skipped_load");
+    if (!off) ++stats.classification_skipped;
     if (want) c.set_detail("classification queue full");
     finish(d, c, "", out);
   }

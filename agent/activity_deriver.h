@@ -29,7 +29,7 @@
 //   and a summary sums the findings of the files it counts. Derived events therefore come out of
 //   on_file/tick a little after their plain event. When disabled (shed under pressure) events say
 //   status skipped_load, except for files under priority_paths, which are always classified; with
-//   no classifier, status disabled.
+//   no classifier, or classification turned off by options.classify, status disabled.
 // - Derived events are only ever delayed, never lost: tick() emits what is ready, flush_all()
 //   waits (bounded by shutdown_wait_ms) for the worker and emits everything still held.
 // Not thread-safe: one thread calls every method (the worker is internal).
@@ -56,6 +56,9 @@ struct DerivationOptions {
   std::int64_t source_hold_ns = 1'000'000'000;     // wait for a read that follows the write
   std::size_t max_queued_classifications = 4096;
   std::int64_t shutdown_wait_ms = 3000;            // flush_all: classification still running
+  // Collection config's classification_enabled: false turns classification off by policy (events
+  // say status disabled), apart from the watchdog's shedding (set_classification_enabled).
+  bool classify = true;
 };
 
 struct DerivationStats {

@@ -554,7 +554,6 @@ void CupsPrintSource::run() {
       backoff = std::min(backoff * 2, tuning_.max_backoff);
       continue;
     }
-    backoff = tuning_.min_backoff;
     subscription_id_ = session.id();
     if (!session.resumed()) ++subscriptions_made_;
     if (failing || !ever_subscribed)
@@ -572,6 +571,9 @@ void CupsPrintSource::run() {
       std::vector<IppPtr> events;
       std::uint64_t lost = 0;
       if ((outcome = session.pull(events, lost)) != Session::Outcome::Ok) break;
+      // Only a pull that worked ends a failure streak: a server that accepts subscriptions but
+      // refuses pulls must not make us subscribe in a tight loop.
+      backoff = tuning_.min_backoff;
       if (lost) {
         log::warn("print", "print notifications lost by the server (event buffer overflow)", {{"count", std::to_string(lost)}});
         count_lost(lost);
@@ -628,7 +630,9 @@ void CupsPrintSource::run() {
     if (outcome == Session::Outcome::SubscriptionGone) {
       sub_id = 0;
       log::info("print", "print subscription expired or was removed; resubscribing", {{"server", server_label_}});
-      continue;  // at once: the server is there
+      if (!sleep_for(backoff)) break;
+      backoff = std::min(backoff * 2, tuning_.max_backoff);
+      continue;
     }
     log::warn("print", "lost the print server; resubscribing with backoff", {{"server", server_label_}});
     failing = true;

@@ -266,6 +266,7 @@ TEST_CASE("over its memory limit the agent sheds classification and says so in a
   d.start_collector();
   std::string adir = d.enroll_agent("a1");
   set_key(adir, "rss_limit_mb", "1");  // any real process is over this
+  set_key(adir, "cpu_limit_percent", "0");  // no CPU limit: starting up (Hyperscan compile) is busy
   set_key(adir, "watchdog_interval_ms", "200");
   std::string device = d.device_id(adir);
   const std::string home = d.dir() + "/home";

@@ -356,6 +356,17 @@ TEST_CASE("shedding: classification skipped under load except for priority paths
   settle(none, out2);
   REQUIRE(of_type(out2, "exfil.removable").size() == 1);
   CHECK(of_type(out2, "exfil.removable")[0]->file().classification().status() == "disabled");
+  // Turned off by the collection config: disabled too, even for priority paths.
+  DerivationOptions off = o;
+  off.classify = false;
+  d.update(off, classifier());
+  d.set_classification_enabled(true);
+  std::vector<v1::Event> out3;
+  d.on_file(act(FileAction::Write, put(mp + "/hr/c.txt", kCards), kT0 + 10 * kMs), out3);
+  settle(d, out3);
+  REQUIRE(of_type(out3, "exfil.removable").size() == 1);
+  CHECK(of_type(out3, "exfil.removable")[0]->file().classification().status() == "disabled");
+  CHECK(d.take_stats().classification_skipped == 0);
 }
 
 TEST_CASE("bounded scans, vanished files, renamed into place, hostile names", "[deriver]") {
