@@ -196,7 +196,6 @@ class Runtime {
       else log::warn("classify", "content classification unavailable; derived events say status disabled", {{"error", c.error()}});
     }
     deriver_ = std::make_unique<ActivityDeriver>(derivation_options_, std::move(classifier));
-    deriver_->set_classification_enabled(classification_enabled_);
     apply_watchdog_limits();
   }
 
@@ -204,7 +203,7 @@ class Runtime {
   void watchdog_check() {
     if (!watchdog_.observe(sample_self())) return;
     const bool shed = watchdog_.shedding();
-    deriver_->set_classification_enabled(!shed && classification_enabled_);
+    deriver_->set_classification_enabled(!shed);
     log::write(shed ? log::Level::Warn : log::Level::Info, "watchdog",
                shed ? "over resource limits: shedding content classification" : "back under resource limits: classifying again",
                {{"pressure", watchdog_.pressure()}, {"cpu_percent", std::to_string(watchdog_.cpu_percent())},
@@ -679,13 +678,14 @@ class Runtime {
   void apply_classification_config(const CompiledCollectionConfig& c) {
     classifier_ = c.classifier;
     derivation_options_ = derivation_options_for(c.config);
-    classification_enabled_ = c.config.classification_enabled();
+    // Off by config is status "disabled"; the watchdog's shedding is separate ("skipped_load").
+    derivation_options_.classify = c.config.classification_enabled();
     cpu_limit_percent_ = c.config.cpu_limit_percent();
     rss_limit_bytes_ = c.config.rss_limit_bytes();
     if (!deriver_) return;
     deriver_->update(derivation_options_, classifier_);
     apply_watchdog_limits();
-    deriver_->set_classification_enabled(classification_enabled_ && !watchdog_.shedding());
+    deriver_->set_classification_enabled(!watchdog_.shedding());
   }
 
   // agent.toml's limits, unless the collection config sets its own (0 keeps the local one).
@@ -703,7 +703,6 @@ class Runtime {
   std::unique_ptr<FileActivitySource> retired_source_;     // until the old poll handle is closed
   std::shared_ptr<const Classifier> classifier_;
   DerivationOptions derivation_options_;
-  bool classification_enabled_ = true;
   double cpu_limit_percent_ = 0;
   std::uint64_t rss_limit_bytes_ = 0;
 

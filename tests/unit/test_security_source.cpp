@@ -548,6 +548,7 @@ TEST_CASE("agent.toml: security and session keys round-trip, bad types are file:
 TEST_CASE("make_event_sources registers security and sessions as agent.toml says", "[security]") {
   vigil::agent::RuntimeOptions o;
   o.paths.root = "/nonexistent";
+  o.config.print_capture = false;  // print's own switch is tested with print
   auto names = [&] {
     std::vector<std::string> n;
     for (const auto& s : vigil::agent::make_event_sources(o)) n.push_back(s->name());
