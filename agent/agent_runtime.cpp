@@ -682,6 +682,7 @@ class Runtime {
     derivation_options_.classify = c.config.classification_enabled();
     cpu_limit_percent_ = c.config.cpu_limit_percent();
     rss_limit_bytes_ = c.config.rss_limit_bytes();
+    for (auto& p : extra_) p->source->set_classifier(classifier_, derivation_options_.scan_limits);
     if (!deriver_) return;
     deriver_->update(derivation_options_, classifier_);
     apply_watchdog_limits();

@@ -8,6 +8,7 @@
 
 #include "agent/agent_runtime.h"
 #include "agent/capture.h"
+#include "shared/classifier.h"
 #include "shared/result.h"
 #include "vigil.pb.h"
 
@@ -22,6 +23,8 @@ class EventSource {
   // Appends an event for each pending record (no seq: the spool assigns it). DrainStats::overflows
   // counts notifications the system lost; the runtime reports them as agent.loss.
   virtual Result<DrainStats> drain(std::vector<v1::Event>& out) = 0;
+  // Classification rules from the collection config, for sources that classify content (print).
+  virtual void set_classifier(std::shared_ptr<const Classifier> /*classifier*/, ScanLimits /*limits*/) {}
 };
 
 // The optional sources this agent runs, configured from agent.toml (agent/event_sources.cpp).

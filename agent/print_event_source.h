@@ -37,7 +37,7 @@ class PrintEventSource final : public EventSource {
   int pollable_fd() const override;
   Result<DrainStats> drain(std::vector<v1::Event>& out) override;
   // New classification rules (collection config); nullptr stops classifying.
-  void set_classifier(std::shared_ptr<const Classifier> classifier, ScanLimits limits);
+  void set_classifier(std::shared_ptr<const Classifier> classifier, ScanLimits limits) override;
 
  private:
   std::unique_ptr<PrintActivitySource> source_;
