@@ -464,9 +464,11 @@ TEST_CASE("drain throughput (events/s), printed", "[fanotify]") {
   TempDir dir, other;
   auto src = start_source({{dir.path}, {}});
   Collector c{*src};
-  // 6000 files = 12000 activities in at most 12000 records (the kernel merges a file's create
-  // and close-write into one when they are queued together), below the 16384-record queue.
-  constexpr int kFiles = 6000;
+  // 2000 files = 4000 activities in at most 4000 records (the kernel merges a file's create and
+  // close-write into one when they are queued together), well below the 16384-record queue: the
+  // mark covers the whole filesystem, so tests running beside this one fill the same queue.
+  // The throughput figure that matters is bench_fanotify's (docs/BENCHMARKS.md).
+  constexpr int kFiles = 2000;
   auto measure = [&](const TempDir& where, const char* label, bool in_scope) {
     for (int i = 0; i < kFiles; ++i) {
       UniqueFd fd(::open((where / ("t" + std::to_string(i))).c_str(), O_CREAT | O_WRONLY | O_CLOEXEC, 0644));
