@@ -214,9 +214,10 @@ std::optional<Dispatch> ApiHandler::policy_routes(const HttpRequest& req, const 
             if (existing.name == parsed->name)
               errors.push_back("a policy named '" + parsed->name + "' already exists (" + existing.id +
                                "); creating it would fail, updating " + existing.id + " would not");
-          o["policy"] = policy_to_json(*parsed, policy_health(*parsed, *store));
+          const auto health = policy_health(*parsed, *store);
+          o["policy"] = policy_to_json(*parsed, health);
           json::array w;
-          for (auto& s : policy_health(*parsed, *store).warnings) w.emplace_back(s);
+          for (const auto& s : health.warnings) w.emplace_back(s);
           o["health"] = json::object{{"warnings", std::move(w)}};
         }
         json::array e;

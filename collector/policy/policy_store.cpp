@@ -190,33 +190,25 @@ Status SqlitePolicyStore::reload_locked() {
   return {};
 }
 
-std::vector<Policy> SqlitePolicyStore::policies() const {
+std::vector<Policy> SqlitePolicyStore::policies() const { return snapshot()->policies; }
+std::vector<HrRecord> SqlitePolicyStore::hr_records() const { return snapshot()->hr; }
+std::vector<UserAttributes> SqlitePolicyStore::user_attributes() const { return snapshot()->attributes; }
+std::vector<DlpRule> SqlitePolicyStore::dlp_rules() const { return snapshot()->dlp; }
+
+std::shared_ptr<const SqlitePolicyStore::Snapshot> SqlitePolicyStore::snapshot() const {
+  // The copy a reader makes happens outside the lock: writers only swap the pointer.
   std::lock_guard lock(snap_mu_);
-  return snapshot_->policies;
-}
-std::vector<HrRecord> SqlitePolicyStore::hr_records() const {
-  std::lock_guard lock(snap_mu_);
-  return snapshot_->hr;
-}
-std::vector<UserAttributes> SqlitePolicyStore::user_attributes() const {
-  std::lock_guard lock(snap_mu_);
-  return snapshot_->attributes;
-}
-std::vector<DlpRule> SqlitePolicyStore::dlp_rules() const {
-  std::lock_guard lock(snap_mu_);
-  return snapshot_->dlp;
+  return snapshot_;
 }
 
 std::optional<Policy> SqlitePolicyStore::policy(const std::string& id) const {
-  std::lock_guard lock(snap_mu_);
-  for (const auto& p : snapshot_->policies)
+  for (const auto& p : snapshot()->policies)
     if (p.id == id) return p;
   return std::nullopt;
 }
 
 std::optional<DlpRule> SqlitePolicyStore::dlp_rule(const std::string& id) const {
-  std::lock_guard lock(snap_mu_);
-  for (const auto& r : snapshot_->dlp)
+  for (const auto& r : snapshot()->dlp)
     if (r.id == id) return r;
   return std::nullopt;
 }

@@ -85,6 +85,7 @@ class SqlitePolicyStore final : public PolicyDirectory {
     std::vector<DlpRule> dlp;
   };
   std::shared_ptr<const Snapshot> snapshot_;
+  std::shared_ptr<const Snapshot> snapshot() const;
   std::atomic<std::uint64_t> generation_{1};
 };
 

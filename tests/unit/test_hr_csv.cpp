@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "collector/collector_config.h"
 #include "collector/policy/csv_import.h"
 #include "collector/policy/drop_dir.h"
 #include "collector/policy/policy_json.h"
@@ -311,4 +312,25 @@ TEST_CASE("drop directory: files are imported and moved to done/ or failed/ with
   for (const auto& e : fs::directory_iterator(o.hr_dir + "/done")) in_done += e.path().filename().string().starts_with("good.csv");
   CHECK(in_done == 2);
   CHECK(importer.scan_once() == 0);
+}
+
+TEST_CASE("collector.toml [import] moves the drop directories and sets the poll interval", "[hr_csv]") {
+  TempDir dir("vigil-import-config");
+  auto cfg = collector::load_collector_config(
+      dir.write("a.toml", "[import]\nhr_dir = \"/srv/hr\"\nattributes_dir = \"people\"\npoll_seconds = 2\n"));
+  REQUIRE(cfg.ok());
+  CHECK(cfg.value().import_hr_dir == "/srv/hr");
+  CHECK(cfg.value().import_attributes_dir == "people");
+  CHECK(cfg.value().import_poll_seconds == 2);
+  auto defaults = collector::load_collector_config(dir.write("b.toml", ""));
+  REQUIRE(defaults.ok());
+  CHECK(defaults.value().import_hr_dir == "import/hr");
+  CHECK(defaults.value().import_poll_seconds == 5);
+  CHECK_THAT(collector::load_collector_config(dir.write("c.toml", "[import]\npoll_seconds = 0\n")).error(),
+             Catch::Contains("import.poll_seconds must be an integer 1..3600"));
+  CHECK_THAT(collector::load_collector_config(dir.write("d.toml", "[import]\nhr = \"x\"\n")).error(),
+             Catch::Contains("unknown key 'import.hr'"));
+  // What init writes still loads (the [import] section is optional).
+  auto rendered = collector::load_collector_config(dir.write("e.toml", collector::render_collector_config({})));
+  CHECK(rendered.ok());
 }
