@@ -40,7 +40,7 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
     return err(where(path, e.source()) + ": " + std::string(e.description()));
   }
   CollectorConfig cfg;
-  static const std::set<std::string> sections{"ingest", "api", "storage", "server"};
+  static const std::set<std::string> sections{"ingest", "api", "storage", "server", "import"};
   for (auto& [key, node] : root) {
     std::string k(key.str());
     if (!sections.count(k)) return err(where(path, node.source()) + ": unknown section '" + k + "'");
@@ -73,6 +73,15 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
         auto* n = v.as_integer();
         if (!n || n->get() < 1 || n->get() > 64) return err(at + ": server.io_threads must be an integer 1..64");
         cfg.io_threads = static_cast<int>(n->get());
+      } else if (k == "import" && (s == "hr_dir" || s == "attributes_dir")) {
+        auto t = str();
+        if (!t) return err(t.error());
+        if (t->empty()) return err(at + ": import." + s + " must not be empty");
+        (s == "hr_dir" ? cfg.import_hr_dir : cfg.import_attributes_dir) = *t;
+      } else if (k == "import" && s == "poll_seconds") {
+        auto* n = v.as_integer();
+        if (!n || n->get() < 1 || n->get() > 3600) return err(at + ": import.poll_seconds must be an integer 1..3600");
+        cfg.import_poll_seconds = static_cast<int>(n->get());
       } else {
         return err(at + ": unknown key '" + k + "." + s + "'");
       }

@@ -17,6 +17,11 @@ struct CollectorConfig {
   std::string storage_backend = "sqlite";
   std::string sqlite_path = "vigil.db";  // relative to the data dir
   int io_threads = 2;
+  // [import]: the HR connector's drop directories (relative to the data dir) and how often they
+  // are polled (docs/HR_IMPORT.md).
+  std::string import_hr_dir = "import/hr";
+  std::string import_attributes_dir = "import/attributes";
+  int import_poll_seconds = 5;
 };
 
 Result<CollectorConfig> load_collector_config(const std::string& path);

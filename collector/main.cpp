@@ -12,6 +12,9 @@
 #include "collector/data_dir.h"
 #include "collector/ingest/batch_writer.h"
 #include "collector/ingest/ingest_server.h"
+#include "collector/policy/csv_import.h"
+#include "collector/policy/drop_dir.h"
+#include "collector/policy/policy_store.h"
 #include "collector/store/sqlite_event_store.h"
 #include "collector/trust/enrollment.h"
 #include "shared/log.h"
@@ -59,6 +62,14 @@ int cmd_run(const std::string& data_dir) {
   if (!store) return fail("opening " + db_path + ": " + store.error());
   auto configs = CollectionConfigs::open(db_path);
   if (!configs) return fail("opening the collection configs in " + db_path + ": " + configs.error());
+  // Policies, DLP rules, HR records and user attributes. The policy engine reads them through
+  // std::shared_ptr<const policy::PolicyDirectory>(policies).
+  auto policies = policy::SqlitePolicyStore::open(db_path);
+  if (!policies) return fail("opening the policies in " + db_path + ": " + policies.error());
+  auto in_data_dir = [&](const std::string& p) { return p.starts_with("/") ? p : dir.path(p); };
+  policy::DropDirImporter drop_dir(*policies, {in_data_dir(cfg->import_hr_dir), in_data_dir(cfg->import_attributes_dir),
+                                               std::chrono::seconds(cfg->import_poll_seconds), std::chrono::seconds(1)});
+  if (auto s = drop_dir.start(); !s) return fail(s.error());
 
   TlsOptions ingest_tls{TlsRole::Server, id->ca.cert_pem, id->server_cert_pem, id->server_key_pem, ClientAuth::Optional, ""};
   auto ingest_cfg = TlsConfig::create(ingest_tls);
@@ -78,7 +89,9 @@ int cmd_run(const std::string& data_dir) {
   api_opts.address = cfg->api_address;
   api_opts.port = cfg->api_port;
   api_opts.admin_token_sha256 = id->admin_token_sha256;
-  ApiServer api(io, *api_cfg, **store, api_opts, configs->get());
+  // Room for a CSV import at its size cap, so the importer (not the HTTP layer) says what is wrong.
+  api_opts.max_body_bytes = std::max(api_opts.max_body_bytes, policy::kMaxCsvBytes + (64u << 10));
+  ApiServer api(io, *api_cfg, **store, api_opts, configs->get(), policies->get());
   if (auto s = api.listen(); !s) return fail(s.error());
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
@@ -93,6 +106,7 @@ int cmd_run(const std::string& data_dir) {
   for (int i = 1; i < cfg->io_threads; ++i) threads.emplace_back([&io] { io.run(); });
   io.run();
   for (auto& t : threads) t.join();
+  drop_dir.stop();
   writer.stop();
   return 0;
 }

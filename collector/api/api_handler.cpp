@@ -103,8 +103,9 @@ HttpResponse error_response(http::status status, std::string_view message) {
   return r;
 }
 
-ApiHandler::ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs)
-    : store_(store), configs_(configs), admin_token_sha256_(std::move(admin_token_sha256)) {}
+ApiHandler::ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs,
+                       policy::SqlitePolicyStore* policies)
+    : store_(store), configs_(configs), policies_(policies), admin_token_sha256_(std::move(admin_token_sha256)) {}
 
 std::optional<HttpResponse> ApiHandler::authenticate(const HttpRequest& req, Caller& caller) const {
   auto it = req.find(http::field::authorization);
@@ -148,6 +149,7 @@ Dispatch ApiHandler::dispatch(const HttpRequest& req) const {
 
   Caller caller;
   if (auto refused = authenticate(req, caller)) return now(std::move(*refused));
+  if (auto d = policy_routes(req, *path, query, caller)) return std::move(*d);
 
   std::string allow;
   for (const auto& r : kRoutes) {

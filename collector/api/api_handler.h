@@ -19,6 +19,7 @@
 #include <string>
 
 #include "collector/config/collection_configs.h"
+#include "collector/policy/policy_store.h"
 #include "collector/store/event_store.h"
 
 namespace vigil::collector {
@@ -26,7 +27,11 @@ namespace vigil::collector {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-enum class Permission { ReadHealth, ReadEvents, ReadDevices, ManageEnrollment, ReadConfig, ManageConfig };
+enum class Permission {
+  ReadHealth, ReadEvents, ReadDevices, ManageEnrollment, ReadConfig, ManageConfig,
+  ReadPolicies, ManagePolicies,      // policies, templates, DLP rules
+  ReadPeople, ManagePeople,          // HR records and user attributes (imports)
+};
 
 // Who made the request, once authenticated.
 struct Caller {
@@ -46,7 +51,9 @@ inline constexpr std::size_t kMaxEventLimit = 100000;
 class ApiHandler {
  public:
   // configs: null when the collector serves no collection config (tests of other routes).
-  ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs = nullptr);
+  // policies: null when the collector serves no policies (those routes answer 503).
+  ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs = nullptr,
+             policy::SqlitePolicyStore* policies = nullptr);
 
   Dispatch dispatch(const HttpRequest& request) const;
   // dispatch() and, when needed, its storage job on the calling thread.
@@ -63,9 +70,14 @@ class ApiHandler {
   Dispatch get_collection_config(const HttpRequest& request, std::string_view query) const;
   Dispatch put_collection_config(const HttpRequest& request, std::string_view query) const;
   Dispatch delete_collection_config(const HttpRequest& request, std::string_view query) const;
+  // Policies, templates, DLP rules, HR and user attributes (api_policies.cpp); nullopt when the
+  // path is not one of theirs.
+  std::optional<Dispatch> policy_routes(const HttpRequest& request, const std::string& path, std::string_view query,
+                                        const Caller& caller) const;
 
   EventStore& store_;
   CollectionConfigs* configs_;
+  policy::SqlitePolicyStore* policies_;
   std::string admin_token_sha256_;
 };
 

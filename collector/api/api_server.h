@@ -22,6 +22,7 @@
 #include <string>
 
 #include "collector/config/collection_configs.h"
+#include "collector/policy/policy_store.h"
 #include "collector/store/event_store.h"
 #include "shared/result.h"
 #include "shared/tls_session.h"
@@ -40,9 +41,10 @@ struct ApiOptions {
 class ApiServer {
  public:
   // tls: a server configuration (ClientAuth::None). configs: the collection configs to serve
-  // (null: /api/v1/collection-config answers 503); it must outlive the server too.
+  // (null: /api/v1/collection-config answers 503) and policies (null: the policy routes answer 503)
+  // must outlive the server too.
   ApiServer(boost::asio::io_context& io, std::shared_ptr<const TlsConfig> tls, EventStore& store,
-            ApiOptions options, CollectionConfigs* configs = nullptr);
+            ApiOptions options, CollectionConfigs* configs = nullptr, policy::SqlitePolicyStore* policies = nullptr);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;

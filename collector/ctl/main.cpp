@@ -15,6 +15,7 @@
 #include "collector/ctl/ctl_config.h"
 #include "collector/ctl/https_client.h"
 #include "collector/ctl/output.h"
+#include "collector/ctl/policy_commands.h"
 
 namespace json = boost::json;
 using namespace vigil;
@@ -427,6 +428,8 @@ int main(int argc, char** argv) {
   reset->add_option("--device", cf.device, "the device")->required();
   reset->add_flag("--json", cf.json, "print the answer as one JSON object");
   reset->callback([&] { result = cmd_config_reset(flags, cf); });
+
+  add_policy_commands(app, flags, result);
 
   try {
     app.parse(argc, argv);
