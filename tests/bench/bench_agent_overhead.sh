@@ -94,8 +94,10 @@ workload() {
   cp -r "$d/src" "$d/dst"
   t2=$(now)
   # `times`: this (sub)shell's and its children's user and system time, as "XmY.YYYs" pairs.
+  # Redirected, not piped: a pipe would run `times` in a new subshell with nothing to report.
   local cpu
-  cpu=$(times | tr ' ' '\n' | awk -F'[ms]' 'NF >= 2 { s += $1 * 60 + $2 } END { printf "%.2f", s }')
+  times >"$d/.times"
+  cpu=$(tr ' ' '\n' <"$d/.times" | awk -F'[ms]' 'NF >= 2 { s += $1 * 60 + $2 } END { printf "%.2f", s }')
   awk -v a="$t0" -v b="$t1" -v c="$t2" -v u="$cpu" 'BEGIN { printf "%.3f %.3f %.3f %s\n", b - a, c - b, c - a, u }'
 }
 
