@@ -92,7 +92,16 @@ Dispatch ApiHandler::get_collection_config(const HttpRequest&, std::string_view 
                       return json_response(http::status::ok, shown(none, "none", 0));
                     }
                     const bool override_active = *own && !(*own)->inherits;
-                    auto o = shown(**eff, override_active ? "device" : "global", *own ? (*own)->created_ns : 0);
+                    std::int64_t updated = 0;
+                    if (override_active) {
+                      updated = (*own)->created_ns;
+                    } else {
+                      auto g = configs->latest("");
+                      if (!g) return storage_error(g.error());
+                      // The newer of the global config and the override's removal.
+                      updated = std::max(*g ? (*g)->created_ns : 0, *own ? (*own)->created_ns : 0);
+                    }
+                    auto o = shown(**eff, override_active ? "device" : "global", updated);
                     o["device"] = device;
                     return json_response(http::status::ok, o);
                   }};

@@ -196,7 +196,7 @@ asio::awaitable<void> IngestServer::serve(tcp::socket socket) {
   }
   log::debug("ingest", "agent connected", {{"peer", peer}, {"device_id", device_id}, {"agent_version", hello.agent_version()}});
 
-  if (configs_) {
+  if (configs_ && hello.protocol_version() >= limits::kConfigPushProtocolVersion) {
     // Both run on this connection's strand; whichever ends first (the batch loop, when the peer
     // leaves or misbehaves) cancels the other.
     using namespace asio::experimental::awaitable_operators;

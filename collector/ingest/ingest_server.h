@@ -12,7 +12,9 @@
 //   a config version below what it must run is sent that config; whenever a config changes,
 //   every connected agent is sent its new effective config within moments (a push coroutine per
 //   connection, woken by ConfigPushHub). The agent's ConfigApplied answers are recorded per
-//   device; its Hello's version is recorded as what it runs.
+//   device; its Hello's version is recorded as what it runs. Only agents whose Hello says
+//   protocol_version >= limits::kConfigPushProtocolVersion are sent configs (older ones would
+//   drop the connection on the unknown message).
 #pragma once
 #include <atomic>
 #include <boost/asio.hpp>

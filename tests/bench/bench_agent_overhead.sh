@@ -77,7 +77,9 @@ HZ=$(getconf CLK_TCK)
 now() { date +%s.%N; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
 
-# workload DIR: creates DIR/src (FILES files) then cp -r's it to DIR/dst; prints "create_s copy_s total_s"
+# workload DIR: creates DIR/src (FILES files) then cp -r's it to DIR/dst; prints
+# "create_s copy_s total_s cpu_s" (cpu_s: user+system of the workload itself, cp included: where
+# its extra time goes, CPU of its own (the kernel's fsnotify work is charged to it) or waiting)
 workload() {
   local d=$1 i j t0 t1 t2
   mkdir -p "$d/src"
@@ -91,7 +93,12 @@ workload() {
   t1=$(now)
   cp -r "$d/src" "$d/dst"
   t2=$(now)
-  awk -v a="$t0" -v b="$t1" -v c="$t2" 'BEGIN { printf "%.3f %.3f %.3f\n", b - a, c - b, c - a }'
+  # `times`: this (sub)shell's and its children's user and system time, as "XmY.YYYs" pairs.
+  # Redirected, not piped: a pipe would run `times` in a new subshell with nothing to report.
+  local cpu
+  times >"$d/.times"
+  cpu=$(tr ' ' '\n' <"$d/.times" | awk -F'[ms]' 'NF >= 2 { s += $1 * 60 + $2 } END { printf "%.2f", s }')
+  awk -v a="$t0" -v b="$t1" -v c="$t2" -v u="$cpu" 'BEGIN { printf "%.3f %.3f %.3f %s\n", b - a, c - b, c - a, u }'
 }
 
 # wait_idle PID: returns once the process used < 2 ticks of CPU in a second (or after 300 s)
@@ -127,15 +134,15 @@ printf '{"exclude_paths": ["%s"]}\n' "$CDIR" >"$WORK/collection.json"
 "${CTL[@]}" config set "$WORK/collection.json" >/dev/null || die "config set failed"
 DEVICE=$(sed -n 's/^device_id = "\(.*\)"/\1/p' "$ADIR/agent.toml")
 
-declare -A WALL CREATE COPY HWM CPU_W CPU_T SEEN
+declare -A WALL CREATE COPY HWM CPU_W CPU_T SEEN COLL WCPU
 run=0
 for ((r = 1; r <= RUNS; r++)); do
   # baseline
   run=$((run + 1))
   d=$WORK/w$run
-  read -r c p t < <(workload "$d")
-  WALL[base]+="$t "; CREATE[base]+="$c "; COPY[base]+="$p "
-  echo "run $r baseline:        create ${c}s, copy ${p}s, total ${t}s"
+  read -r c p t u < <(workload "$d")
+  WALL[base]+="$t "; CREATE[base]+="$c "; COPY[base]+="$p "; WCPU[base]+="$u "
+  echo "run $r baseline:        create ${c}s, copy ${p}s, total ${t}s (workload CPU ${u}s)"
   rm -rf "$d"
   for mode in $MODES; do
     run=$((run + 1))
@@ -150,18 +157,21 @@ for ((r = 1; r <= RUNS; r++)); do
     wait_idle "$apid"
     kill -0 "$apid" 2>/dev/null || { tail -5 "$WORK/agent-$mode.log"; die "agent ($mode) exited"; }
     c0=$(cpu_ticks "$apid")
-    read -r c p t < <(workload "$d")
+    k0=$(cpu_ticks "$CPID")
+    read -r c p t u < <(workload "$d")
     c1=$(cpu_ticks "$apid")
+    k1=$(cpu_ticks "$CPID")
     wait_idle "$apid"
     c2=$(cpu_ticks "$apid")
     h=$(hwm_kb "$apid")
     # How much of the copy reached the collector (the agent has gone idle: its spool is drained).
-    seen=$("${CTL[@]}" events --device "$DEVICE" --type file.create --path "$d/dst/*" --limit 100000 --json 2>/dev/null | grep -c '"path"')
+    seen=$("${CTL[@]}" events --device "$DEVICE" --type file.create --path "$d/dst/d*/f*" --limit 100000 --json 2>/dev/null | grep -c '"path"')
     stop_pid "$apid"
     cw=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
     ct=$(awk -v a="$c0" -v b="$c2" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
-    WALL[$mode]+="$t "; CREATE[$mode]+="$c "; COPY[$mode]+="$p "; HWM[$mode]+="$h "; CPU_W[$mode]+="$cw "; CPU_T[$mode]+="$ct "; SEEN[$mode]+="$seen "
-    echo "run $r agent ($mode):$( [[ $mode == watch ]] && echo ' ' ) create ${c}s, copy ${p}s, total ${t}s; agent CPU ${cw}s during, ${ct}s until idle; VmHWM $((h / 1024)) MB; copy's file.create at the collector: $seen of $FILES"
+    kw=$(awk -v a="$k0" -v b="$k1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    WALL[$mode]+="$t "; CREATE[$mode]+="$c "; COPY[$mode]+="$p "; HWM[$mode]+="$h "; CPU_W[$mode]+="$cw "; CPU_T[$mode]+="$ct "; SEEN[$mode]+="$seen "; COLL[$mode]+="$kw "; WCPU[$mode]+="$u "
+    echo "run $r agent ($mode):$( [[ $mode == watch ]] && echo ' ' ) create ${c}s, copy ${p}s, total ${t}s (workload CPU ${u}s); agent CPU ${cw}s during, ${ct}s until idle; VmHWM $((h / 1024)) MB; collector CPU ${kw}s during; copy's file.create at the collector: $seen of $FILES"
     rm -rf "$d"
   done
 done
@@ -171,14 +181,16 @@ BASE=$(med "${WALL[base]}")
 echo
 echo "================================================================ agent overhead summary"
 echo "workload: $FILES files created + cp -r ($DIRS dirs), medians of $RUNS runs; load average now $(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-34s %8s %8s %8s %10s %12s %14s %10s %s\n' "mode" "create s" "copy s" "total s" "overhead" "agent RSS MB" "CPU s during" "until idle" "events at collector"
-printf '%-34s %8s %8s %8s %10s %12s %14s %10s %s\n' "no agent" "$(med "${CREATE[base]}")" "$(med "${COPY[base]}")" "$BASE" "-" "-" "-" "-" "-"
+printf '%-30s %8s %8s %8s %10s %9s %12s %12s %10s %14s %s\n' "mode" "create s" "copy s" "total s" "overhead" "wl CPU s" "agent RSS MB" "agent CPU s" "until idle" "collector CPU" "events at collector"
+printf '%-30s %8s %8s %8s %10s %9s %12s %12s %10s %14s %s\n' "no agent" "$(med "${CREATE[base]}")" "$(med "${COPY[base]}")" "$BASE" "-" "$(med "${WCPU[base]}")" "-" "-" "-" "-" "-"
 for mode in $MODES; do
   label=$([[ $mode == whole ]] && echo "agent, whole filesystem" || echo "agent, --watch workload dir")
   T=$(med "${WALL[$mode]}")
   OV=$(awk -v t="$T" -v b="$BASE" 'BEGIN { printf "%+.1f%%", 100 * (t - b) / b }')
   HW=$(tr ' ' '\n' <<<"${HWM[$mode]}" | grep -v '^$' | sort -n | tail -1)
-  printf '%-34s %8s %8s %8s %10s %12s %14s %10s %s\n' "$label" "$(med "${CREATE[$mode]}")" "$(med "${COPY[$mode]}")" "$T" "$OV" \
-    "$(awk -v k="$HW" 'BEGIN { printf "%.1f", k / 1024 }')" "$(med "${CPU_W[$mode]}")" "$(med "${CPU_T[$mode]}")" "$(med "${SEEN[$mode]}")/$FILES"
+  printf '%-30s %8s %8s %8s %10s %9s %12s %12s %10s %14s %s\n' "$label" "$(med "${CREATE[$mode]}")" "$(med "${COPY[$mode]}")" "$T" "$OV" "$(med "${WCPU[$mode]}")" \
+    "$(awk -v k="$HW" 'BEGIN { printf "%.1f", k / 1024 }')" "$(med "${CPU_W[$mode]}")" "$(med "${CPU_T[$mode]}")" "$(med "${COLL[$mode]}")" "$(med "${SEEN[$mode]}")/$FILES"
 done
-echo "(agent RSS: the highest VmHWM of its runs; CPU: medians; events: median count of the copy's file.create events stored)"
+echo "(agent RSS: the highest VmHWM of its runs; CPU: medians, agent CPU during the workload and until it was idle again,"
+echo " collector CPU during the workload; wl CPU: the workload's own user+system time; events: median count of the"
+echo " copy's files whose file.create reached the collector)"

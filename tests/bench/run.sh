@@ -8,6 +8,8 @@
 #   3. bench_store: the collector's SQLite store (ingest and queries, synchronous FULL and NORMAL),
 #   4. agent idle RSS: a real vigil-agent enrolled against the collector, watching an empty dir,
 #      then the whole filesystem (fanotify; needs root),
+#   5. agent overhead on a file-heavy workload (bench_agent_overhead.sh: 100k small files created
+#      and copied, without and with a real agent; its own collector; BENCH_OVERHEAD=0 skips it),
 # and prints a summary. Everything it started is stopped and its temp dirs removed on exit.
 #
 # Knobs (environment): BENCH_AGENTS (20), BENCH_SECONDS (20), BENCH_BATCH_EVENTS (1000),
@@ -191,6 +193,17 @@ measure_agent "whole-filesystem"
 F_RSS=$M_RSS
 COLLECTOR_RSS_END=$(rss_kb "$CPID")
 
+# ---------------------------------------------------------------- 5. agent overhead
+OVERHEAD_RC=0
+if [[ ${BENCH_OVERHEAD:-1} == 1 ]]; then
+  echo
+  echo "== 5. agent overhead on a file-heavy workload"
+  OVERHEAD_CMD=(bash "$(dirname "${BASH_SOURCE[0]}")/bench_agent_overhead.sh" "$BIN")
+  echo "\$ ${OVERHEAD_CMD[*]}"
+  "${OVERHEAD_CMD[@]}" 2>&1 | tee "$WORK/overhead.out"
+  OVERHEAD_RC=${PIPESTATUS[0]}
+fi
+
 # ---------------------------------------------------------------- summary
 field() { grep -m1 "^$1" "$2" 2>/dev/null | sed "s|^$1 *||"; }
 EPS=$(field 'events/s:' "$WORK/ingest.out")
@@ -235,7 +248,11 @@ if [[ -s $WORK/spool.out ]]; then
 fi
 echo "store ingest (events/s):   synchronous=FULL ${STORE_FULL:-?}, NORMAL ${STORE_NORMAL:-?}; one user's last 30 days (1000 rows): ${STORE_Q:-?}"
 echo "agent idle RSS (MB):       --watch empty dir $(mb "$W_RSS") [target 20: $(verdict "$(mb "$W_RSS")" 20 lower)], whole filesystem $(mb "$F_RSS") [target 20: $(verdict "$(mb "$F_RSS")" 20 lower)]"
-echo "exit codes:                ingest $INGEST_RC, spool $SPOOL_RC, store $STORE_RC"
+if [[ -s $WORK/overhead.out ]]; then
+  echo "agent overhead:"
+  sed -n '/agent overhead summary/,$p' "$WORK/overhead.out" | tail -n +2 | sed 's/^/                           /'
+fi
+echo "exit codes:                ingest $INGEST_RC, spool $SPOOL_RC, store $STORE_RC, overhead $OVERHEAD_RC"
 
 RC=0
 [[ $INGEST_RC == 0 ]] || RC=1

@@ -3,15 +3,24 @@
 // PUT /api/v1/collection-config), applies it without a restart (B captured, A no longer),
 // reports the version (devices API), keeps it across a restart (Hello carries it, no re-push),
 // and a config with an invalid regex is refused with 400 and changes nothing. Tag: [config].
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
 #include <thread>
 
+#include "shared/framing.h"
+#include "shared/tls_session.h"
 #include "tests/integration/harness.h"
+#include "vigil.pb.h"
 
+using namespace vigil;
 using namespace vigil::testing;
 namespace json = boost::json;
 using namespace std::chrono_literals;
@@ -72,6 +81,79 @@ std::string config_json(const std::string& watch, const std::string& regex = "TC
   c["classify_max_ms"] = 100;
   return json::serialize(c);
 }
+
+// A device speaking the wire protocol by hand over a blocking socket (to control Hello and
+// ConfigApplied exactly).
+struct WireClient {
+  int fd = -1;
+  TlsSession tls;
+  FrameDecoder dec{1 << 20};
+  WireClient(std::uint16_t port, std::shared_ptr<const TlsConfig> cfg) : tls(std::move(cfg)) {
+    fd = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_port = htons(port);
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    if (::connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
+      ::close(fd);
+      fd = -1;
+    }
+  }
+  ~WireClient() {
+    if (fd >= 0) ::close(fd);
+  }
+  void send_raw(const std::string& b) {
+    std::size_t off = 0;
+    while (off < b.size()) {
+      ssize_t n = ::send(fd, b.data() + off, b.size() - off, MSG_NOSIGNAL);
+      if (n <= 0) return;
+      off += static_cast<std::size_t>(n);
+    }
+  }
+  std::string recv_raw(std::chrono::milliseconds timeout) {
+    pollfd p{fd, POLLIN, 0};
+    if (::poll(&p, 1, static_cast<int>(timeout.count())) <= 0) return {};
+    char buf[65536];
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
+  }
+  bool handshake() {
+    for (int i = 0; i < 200; ++i) {
+      auto st = tls.handshake();
+      if (tls.has_output()) send_raw(tls.take_output());
+      if (st == TlsSession::State::Open) return true;
+      if (st != TlsSession::State::Handshaking) return false;
+      auto in = recv_raw(5s);
+      if (in.empty()) return false;
+      tls.feed(in);
+    }
+    return false;
+  }
+  void send(const v1::AgentMessage& m) {
+    REQUIRE(tls.write(encode_frame(m.SerializeAsString())).ok());
+    send_raw(tls.take_output());
+  }
+  // The next message, or nullopt when none came within the timeout (or the connection ended).
+  std::optional<v1::CollectorMessage> next(std::chrono::milliseconds timeout) {
+    const auto end = std::chrono::steady_clock::now() + timeout;
+    for (;;) {
+      auto f = dec.next();
+      if (f.ok() && f->has_value()) {
+        v1::CollectorMessage m;
+        if (m.ParseFromString(**f)) return m;
+        return std::nullopt;
+      }
+      auto left = std::chrono::duration_cast<std::chrono::milliseconds>(end - std::chrono::steady_clock::now());
+      if (left.count() <= 0) return std::nullopt;
+      auto in = recv_raw(left);
+      if (in.empty()) return std::nullopt;
+      tls.feed(in);
+      auto plain = tls.read();
+      if (!plain.ok()) return std::nullopt;
+      dec.feed(*plain);
+    }
+  }
+};
 
 }  // namespace
 
@@ -246,4 +328,94 @@ TEST_CASE("a config change reaches every connected agent; overrides and refusals
   REQUIRE(eventually([&] {
     return has_path(d.events(dev1), shared + "/both.txt") && has_path(d.events(dev2), shared + "/both.txt");
   }, 20s));
+}
+
+TEST_CASE("the collector pushes configs only to agents that understand them and records their answers", "[config][e2e]") {
+  std::uint64_t version_seen = 0;
+  Deployment d("e2e-config-wire");
+  d.start_collector();
+  const std::string adir = d.enroll_agent("wire");  // its identity; no agent process runs
+  const std::string device = d.device_id(adir);
+  const std::string file = d.dir() + "/c.json";
+  spit(file, R"({"watch_paths": ["/srv"], "rules": [{"id": "tickets", "kind": "regex", "regex": "TCK-[0-9]+"}]})");
+  auto set = d.ctl({"config", "set", file, "--json"});
+  REQUIRE(set.exit_code == 0);
+  const std::uint64_t version = u64(json::parse(set.out).as_object(), "version");
+
+  TlsOptions opts{TlsRole::Client, slurp(d.ca()), slurp(adir + "/device.pem"), slurp(adir + "/device.key"),
+                  ClientAuth::Required, "127.0.0.1"};
+  auto cfg = TlsConfig::create(opts);
+  REQUIRE(cfg.ok());
+  auto hello = [](std::uint32_t protocol, std::uint64_t config_version) {
+    v1::AgentMessage m;
+    m.mutable_hello()->set_protocol_version(protocol);
+    m.mutable_hello()->set_config_version(config_version);
+    return m;
+  };
+
+  {
+    INFO("an agent of protocol 1 does not know CollectionConfig: it is never sent one");
+    WireClient c(d.ingest_port(), *cfg);
+    REQUIRE(c.handshake());
+    c.send(hello(1, 0));
+    auto ack = c.next(5s);
+    REQUIRE(ack);
+    CHECK(ack->has_hello_ack());
+    CHECK_FALSE(c.next(1500ms).has_value());
+  }
+  {
+    INFO("protocol 2, behind: the config follows HelloAck; a refusal is recorded, bounded");
+    WireClient c(d.ingest_port(), *cfg);
+    REQUIRE(c.handshake());
+    c.send(hello(2, 0));
+    auto ack = c.next(5s);
+    REQUIRE(ack);
+    CHECK(ack->has_hello_ack());
+    auto pushed = c.next(5s);
+    REQUIRE(pushed);
+    REQUIRE(pushed->has_config());
+    CHECK(pushed->config().version() == version);
+    CHECK(pushed->config().watch_paths(0) == "/srv");
+    CHECK(pushed->config().rules(0).regex() == "TCK-[0-9]+");
+
+    v1::AgentMessage answer;
+    answer.mutable_config_applied()->set_version(version);
+    answer.mutable_config_applied()->set_ok(false);
+    answer.mutable_config_applied()->set_error("cannot apply\nsecond line " + std::string(4096, 'x'));
+    c.send(answer);
+    REQUIRE(eventually([&] {
+      auto r = device_row(d, device);
+      return r && u64(*r, "config_error_version") == version;
+    }, 10s, 100ms));
+    auto row = device_row(d, device);
+    CHECK(str(*row, "config_error").rfind("cannot apply\nsecond line", 0) == 0);
+    CHECK(str(*row, "config_error").size() == 1024);
+
+    // A change while connected is pushed on the same connection.
+    spit(file, R"({"watch_paths": ["/home"]})");
+    set = d.ctl({"config", "set", file, "--json"});
+    REQUIRE(set.exit_code == 0);
+    const std::uint64_t newer = u64(json::parse(set.out).as_object(), "version");
+    auto again = c.next(5s);
+    REQUIRE(again);
+    REQUIRE(again->has_config());
+    CHECK(again->config().version() == newer);
+    answer.mutable_config_applied()->set_version(newer);
+    answer.mutable_config_applied()->set_ok(true);
+    answer.mutable_config_applied()->clear_error();
+    c.send(answer);
+    REQUIRE(eventually([&] { return reported_version(d, device) == newer; }, 10s, 100ms));
+    CHECK(device_row(d, device)->at("config_error").is_null());
+    version_seen = newer;
+  }
+  {
+    INFO("an agent already running the current version is sent nothing");
+    WireClient c(d.ingest_port(), *cfg);
+    REQUIRE(c.handshake());
+    c.send(hello(2, version_seen));
+    auto ack = c.next(5s);
+    REQUIRE(ack);
+    CHECK(ack->has_hello_ack());
+    CHECK_FALSE(c.next(1500ms).has_value());
+  }
 }
