@@ -57,6 +57,20 @@ bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
   }, timeout, std::chrono::milliseconds(50));
 }
 
+std::string str(const boost::json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  return v && v->is_string() ? std::string(v->as_string()) : std::string();
+}
+
+std::uint64_t u64(const boost::json::object& o, const char* key) {
+  auto* v = o.if_contains(key);
+  if (!v) return 0;
+  if (v->is_uint64()) return v->as_uint64();
+  if (v->is_int64()) return static_cast<std::uint64_t>(v->as_int64());
+  if (v->is_double()) return static_cast<std::uint64_t>(v->as_double());
+  return 0;
+}
+
 std::string slurp(const std::string& path) {
   std::ifstream f(path, std::ios::binary);
   std::ostringstream s;

@@ -20,6 +20,10 @@ void remove_tree(const std::string& path);
 std::uint16_t free_port();
 bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout);
 std::string slurp(const std::string& path);
+// A field of an event or API object: text ("" when absent or not a string), number (0 when
+// absent or not a number).
+std::string str(const boost::json::object& o, const char* key);
+std::uint64_t u64(const boost::json::object& o, const char* key);
 void spit(const std::string& path, const std::string& content);
 
 // A child process whose output goes to a log file. Killed (SIGKILL) on destruction if running.

@@ -18,19 +18,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string str(const json::object& o, const char* k) {
-  auto* v = o.if_contains(k);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
-std::uint64_t u64(const json::object& o, const char* k) {
-  auto* v = o.if_contains(k);
-  if (!v) return 0;
-  if (v->is_uint64()) return v->as_uint64();
-  if (v->is_int64()) return static_cast<std::uint64_t>(v->as_int64());
-  return 0;
-}
-
 void write_file(const std::string& path, const std::string& content) {
   std::ofstream f(path, std::ios::binary);
   f << content;

@@ -23,11 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string str(const json::object& o, const char* k) {
-  auto* v = o.if_contains(k);
-  return v && v->is_string() ? std::string(v->as_string()) : std::string();
-}
-
 bool flag(const json::object& o, const char* k) {
   auto* v = o.if_contains(k);
   return v && v->is_bool() && v->as_bool();
