@@ -7,3 +7,8 @@ for p in agent collector; do
     rm -f "$ROOT/$p.pid"
   fi
 done
+if [ -f "$ROOT/stick.loop" ]; then
+  umount "$ROOT/media/STICK" 2>/dev/null
+  losetup -d "$(cat "$ROOT/stick.loop")" 2>/dev/null && echo "detached the demo stick"
+  rm -f "$ROOT/stick.loop"
+fi

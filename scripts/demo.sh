@@ -8,7 +8,7 @@ ROOT=$(pwd)/demo-data
 WORK=$ROOT/workspace
 [ "$(id -u)" -eq 0 ] || { echo "demo: the agent's fanotify capture needs root (CAP_SYS_ADMIN); run as root" >&2; exit 2; }
 
-if [ -f "$ROOT/collector.pid" ] || [ -f "$ROOT/agent.pid" ]; then
+if [ -f "$ROOT/collector.pid" ] || [ -f "$ROOT/agent.pid" ] || [ -f "$ROOT/stick.loop" ]; then
   bash "$(dirname "$0")/demo-stop.sh" >/dev/null 2>&1 || true
 fi
 rm -rf "$ROOT"
@@ -33,8 +33,13 @@ say "3. Mint a one-time enrollment token and enroll an agent (its key is generat
 TOKEN=$("$BIN/vigilctl" enroll-token create --uses 1 --ttl 1h --json | python3 -c 'import json,sys; print(json.loads(sys.stdin.readline())["token"])')
 "$BIN/vigil-agent" enroll --server 127.0.0.1:7443 --token "$TOKEN" --ca "$ROOT/collector/ca.pem" --data-dir "$ROOT/agent" | sed 's/^/   /'
 
-say "4. Run the agent, watching $WORK"
-"$BIN/vigil-agent" run --data-dir "$ROOT/agent" --watch "$WORK" >"$ROOT/agent.log" 2>&1 &
+# No USB bus here: a loop device stands in for a USB stick (docs/REMOVABLE_MEDIA.md).
+sed -i 's|^removable_devices = .*|removable_devices = ["/dev/loop*"]|' "$ROOT/agent/agent.toml"
+STICK=$ROOT/media/STICK
+mkdir -p "$STICK"
+
+say "4. Run the agent, watching $WORK and $ROOT/media"
+"$BIN/vigil-agent" run --data-dir "$ROOT/agent" --watch "$WORK" --watch "$ROOT/media" >"$ROOT/agent.log" 2>&1 &
 echo $! >"$ROOT/agent.pid"
 sleep 1.5
 
@@ -46,10 +51,34 @@ mv "$WORK/project/report-2.txt" "$WORK/project/renamed.txt"
 rm "$WORK/project/report-3.txt"
 tar -cf "$WORK/project.tar" -C "$WORK" project
 echo "   10 operations done"
-sleep 2
 
-say "6. What the collector recorded"
-"$BIN/vigilctl" events --limit 50
+say "6. A 'USB stick' (ext4 on a loop device, marked removable) gets a copy of sensitive files"
+LOOP=""
+if command -v losetup >/dev/null && command -v mkfs.ext4 >/dev/null; then
+  truncate -s 64M "$ROOT/stick.img"
+  mkfs.ext4 -q -F -L STICK "$ROOT/stick.img"
+  LOOP=$(losetup -f --show "$ROOT/stick.img" 2>/dev/null || true)
+fi
+if [ -n "$LOOP" ] && mount "$LOOP" "$STICK" 2>/dev/null; then
+  echo "$LOOP" >"$ROOT/stick.loop"
+  sleep 1
+  printf 'Customer payments\ncard: 4111 1111 1111 1111\ncard: 5500 0000 0000 0004\n' >"$WORK/project/customers.csv"
+  cp "$WORK/project/customers.csv" "$STICK/"
+  printf '%%PDF-1.4\n%%fake but typed by content\n' >"$WORK/project/board-minutes.pdf"
+  cp "$WORK/project/board-minutes.pdf" "$STICK/holiday-notes.txt"
+  tar -czf "$STICK/project.tgz" -C "$WORK" project
+  echo "   copied customers.csv, a PDF renamed .txt, and a tar.gz onto $STICK"
+else
+  echo "   skipped: no loop device or mount here"
+fi
+sleep 3
+
+say "7. What the collector recorded"
+"$BIN/vigilctl" events --limit 60
+say "   Exfiltration, archives and disguised files the agent derived"
+"$BIN/vigilctl" events --type exfil. --limit 20
+"$BIN/vigilctl" events --type file.archive_created --limit 5
+"$BIN/vigilctl" events --type file.extension_mismatch --limit 5
 say "   Devices"
 "$BIN/vigilctl" devices
 
@@ -60,6 +89,7 @@ cat <<MSG
    $BIN/vigilctl events --type file.rename
    $BIN/vigilctl events --path '$WORK/project/*' --since 1h --json
    $BIN/vigilctl devices --json
+   $BIN/vigilctl events --type exfil.removable --json
    Logs: $ROOT/collector.log  $ROOT/agent.log
    Stop both: make demo-stop
 MSG
