@@ -12,6 +12,10 @@
 #include "collector/data_dir.h"
 #include "collector/ingest/batch_writer.h"
 #include "collector/ingest/ingest_server.h"
+#include "collector/policy/alert_store.h"
+#include "collector/policy/empty_directory.h"
+#include "collector/policy/engine.h"
+#include "collector/policy/engine_feed.h"
 #include "collector/store/sqlite_event_store.h"
 #include "collector/trust/enrollment.h"
 #include "shared/log.h"
@@ -68,8 +72,18 @@ int cmd_run(const std::string& data_dir) {
   auto api_cfg = TlsConfig::create(api_tls);
   if (!api_cfg) return fail("TLS setup for the API: " + api_cfg.error());
 
+  // MERGE: replace with the SQLite policy store
+  std::shared_ptr<const policy::PolicyDirectory> directory = std::make_shared<policy::EmptyPolicyDirectory>();
+  auto alert_store = policy::AlertStore::open(db_path);
+  if (!alert_store) return fail("opening the policy engine state in " + db_path + ": " + alert_store.error());
+  policy::PolicyEngine engine(directory, policy::EngineSettings{}, alert_store->get());
+  if (auto s = engine.load(); !s) return fail(s.error());
+  policy::EngineFeed feed(engine);
+
   boost::asio::io_context io(cfg->io_threads);
-  BatchWriter writer(**store);
+  BatchWriter writer(**store, 64, [&feed](const std::string& device, std::shared_ptr<const v1::EventBatch> batch) {
+    feed.push(device, std::move(batch));
+  });
   Enrollment enrollment(**store, id->ca);
   IngestServer ingest(io, *ingest_cfg, **store, writer, enrollment,
                       IngestOptions{cfg->ingest_address, cfg->ingest_port}, configs->get());
@@ -78,7 +92,7 @@ int cmd_run(const std::string& data_dir) {
   api_opts.address = cfg->api_address;
   api_opts.port = cfg->api_port;
   api_opts.admin_token_sha256 = id->admin_token_sha256;
-  ApiServer api(io, *api_cfg, **store, api_opts, configs->get());
+  ApiServer api(io, *api_cfg, **store, api_opts, configs->get(), &engine);
   if (auto s = api.listen(); !s) return fail(s.error());
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
@@ -94,6 +108,7 @@ int cmd_run(const std::string& data_dir) {
   io.run();
   for (auto& t : threads) t.join();
   writer.stop();
+  feed.stop();
   return 0;
 }
 

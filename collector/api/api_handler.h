@@ -19,6 +19,7 @@
 #include <string>
 
 #include "collector/config/collection_configs.h"
+#include "collector/policy/engine.h"
 #include "collector/store/event_store.h"
 
 namespace vigil::collector {
@@ -26,7 +27,7 @@ namespace vigil::collector {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-enum class Permission { ReadHealth, ReadEvents, ReadDevices, ManageEnrollment, ReadConfig, ManageConfig };
+enum class Permission { ReadHealth, ReadEvents, ReadDevices, ManageEnrollment, ReadConfig, ManageConfig, ReadAlerts, ReadAnalytics };
 
 // Who made the request, once authenticated.
 struct Caller {
@@ -46,7 +47,9 @@ inline constexpr std::size_t kMaxEventLimit = 100000;
 class ApiHandler {
  public:
   // configs: null when the collector serves no collection config (tests of other routes).
-  ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs = nullptr);
+  // engine: null when the collector runs no policy engine (alert routes answer 503).
+  ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs = nullptr,
+             const policy::PolicyEngine* engine = nullptr);
 
   Dispatch dispatch(const HttpRequest& request) const;
   // dispatch() and, when needed, its storage job on the calling thread.
@@ -63,11 +66,22 @@ class ApiHandler {
   Dispatch get_collection_config(const HttpRequest& request, std::string_view query) const;
   Dispatch put_collection_config(const HttpRequest& request, std::string_view query) const;
   Dispatch delete_collection_config(const HttpRequest& request, std::string_view query) const;
+  // Policy engine routes (api_alerts.cpp).
+  Dispatch list_alerts(const HttpRequest& request, std::string_view query) const;
+  Dispatch show_alert(const std::string& id, std::string_view query) const;
+  Dispatch users_in_scope(const HttpRequest& request, std::string_view query) const;
+  Dispatch analytics(const HttpRequest& request, std::string_view query) const;
 
   EventStore& store_;
   CollectionConfigs* configs_;
+  const policy::PolicyEngine* engine_;
   std::string admin_token_sha256_;
 };
+
+// Query helpers shared by the route files (api_handler.cpp).
+Result<std::vector<std::pair<std::string, std::string>>> checked_query(std::string_view query,
+                                                                       std::initializer_list<std::string_view> accepted);
+Result<std::int64_t> parse_time_param(std::string_view name, const std::string& value, std::int64_t now);
 
 // {"error": message} with the given status; the same shape for every failure the API reports.
 HttpResponse error_response(boost::beast::http::status status, std::string_view message);

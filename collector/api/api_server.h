@@ -22,6 +22,7 @@
 #include <string>
 
 #include "collector/config/collection_configs.h"
+#include "collector/policy/engine.h"
 #include "collector/store/event_store.h"
 #include "shared/result.h"
 #include "shared/tls_session.h"
@@ -42,7 +43,7 @@ class ApiServer {
   // tls: a server configuration (ClientAuth::None). configs: the collection configs to serve
   // (null: /api/v1/collection-config answers 503); it must outlive the server too.
   ApiServer(boost::asio::io_context& io, std::shared_ptr<const TlsConfig> tls, EventStore& store,
-            ApiOptions options, CollectionConfigs* configs = nullptr);
+            ApiOptions options, CollectionConfigs* configs = nullptr, const policy::PolicyEngine* engine = nullptr);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;
