@@ -179,7 +179,7 @@ struct PolicyEngine::State {
   std::int32_t latest_day = INT32_MIN;
   std::uint64_t peer_median = 0;
   std::size_t peer_users = 0;
-  std::int64_t peer_computed = INT64_MIN;
+  std::int64_t peer_computed = 0;  // wall time of the last recomputation
   UserState* last_user = nullptr;
   // Persistence, when there is a store: what changed since the last save.
   bool track = false;
