@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/ctl/alert_commands.h"
 #include "collector/ctl/ctl_config.h"
 #include "collector/ctl/https_client.h"
 #include "collector/ctl/output.h"
@@ -427,6 +428,13 @@ int main(int argc, char** argv) {
   reset->add_option("--device", cf.device, "the device")->required();
   reset->add_flag("--json", cf.json, "print the answer as one JSON object");
   reset->callback([&] { result = cmd_config_reset(flags, cf); });
+
+  // alerts, users --in-scope, analytics (alert_commands.cpp): plain GETs through one session.
+  add_alert_commands(app, [&flags](const std::string& target, int& code) -> std::optional<json::object> {
+    auto s = open_session(flags, code);
+    if (!s) return std::nullopt;
+    return call(*s, "GET", target, "", code);
+  }, result);
 
   try {
     app.parse(argc, argv);
