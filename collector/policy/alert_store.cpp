@@ -1,6 +1,7 @@
 #include "collector/policy/alert_store.h"
 
 #include <boost/json.hpp>
+#include <map>
 #include <mutex>
 
 #include "collector/policy/alert_json.h"
@@ -27,9 +28,14 @@ CREATE TABLE IF NOT EXISTS policy_alerts(
   score REAL NOT NULL,
   trigger_kind TEXT NOT NULL,
   trigger_ns INTEGER NOT NULL,
-  trigger_detail TEXT NOT NULL,
-  activities TEXT NOT NULL            -- JSON array of explained activities (alert_json.h)
+  trigger_detail TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS policy_alert_activities(
+  alert_id TEXT NOT NULL,
+  slot INTEGER NOT NULL,              -- position in the alert's list (a replaced one keeps its slot)
+  body TEXT NOT NULL,                 -- JSON of one explained activity (alert_json.h)
+  PRIMARY KEY(alert_id, slot)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS policy_scopes(
   policy_id TEXT NOT NULL,
   user TEXT NOT NULL,
@@ -57,7 +63,7 @@ CREATE TABLE IF NOT EXISTS policy_user_days(
 struct AlertStore::Impl {
   std::mutex mu;
   Db db;
-  Stmt put_alert, put_scope, put_count, all_alerts, all_scopes, all_counts;
+  Stmt put_alert, put_activity, put_scope, put_count, all_alerts, all_activities, all_scopes, all_counts;
 };
 
 AlertStore::AlertStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -83,7 +89,9 @@ Result<std::unique_ptr<AlertStore>> AlertStore::open(const std::string& path) {
   };
   const Spec specs[] = {
       {&impl->put_alert, "save alert",
-       "INSERT OR REPLACE INTO policy_alerts VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)"},
+       "INSERT OR REPLACE INTO policy_alerts VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
+      {&impl->put_activity, "save alert activity", "INSERT OR REPLACE INTO policy_alert_activities VALUES(?1, ?2, ?3)"},
+      {&impl->all_activities, "load alert activities", "SELECT alert_id, slot, body FROM policy_alert_activities ORDER BY alert_id, slot"},
       {&impl->put_scope, "save scope",
        "INSERT OR REPLACE INTO policy_scopes VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
       {&impl->put_count, "save daily count", "INSERT OR REPLACE INTO policy_user_days VALUES(?1, ?2, ?3, ?4)"},
@@ -104,15 +112,20 @@ Status AlertStore::save(const EngineDelta& d) {
   auto txn = Txn::begin(impl_->db, true);
   if (!txn) return err(txn.error());
   // Use has no double binder: scores are bound with sqlite3_bind_double on the same statement.
-  for (const auto& a : d.alerts) {
-    const std::string acts = boost::json::serialize(activities_to_json(a.activities));
+  for (const auto& ad : d.alerts) {
+    const Alert& a = ad.alert;
+    for (const auto& [slot, act] : ad.slots) {
+      const std::string body = boost::json::serialize(activity_to_json(act));
+      Use u(impl_->put_activity);
+      u.bind(1, std::string_view(a.id)).bind(2, std::int64_t{slot}).bind(3, std::string_view(body));
+      if (auto s = u.run(); !s) return err(s.error());
+    }
     Use u(impl_->put_alert);
     u.bind(1, std::string_view(a.id)).bind(2, std::string_view(a.policy_id)).bind(3, std::string_view(a.user));
     u.bind(4, std::string_view(to_string(a.severity))).bind(5, std::string_view(to_string(a.status)));
     u.bind(6, a.detected_ns).bind(7, a.updated_ns);
     sqlite3_bind_double(impl_->put_alert.get(), 8, a.score);
     u.bind(9, std::string_view(a.trigger.kind)).bind(10, a.trigger.time_ns).bind(11, std::string_view(a.trigger.detail));
-    u.bind(12, std::string_view(acts));
     if (auto s = u.run(); !s) return err(s.error());
   }
   for (const auto& s : d.scopes) {
@@ -157,8 +170,22 @@ Result<EngineSnapshot> AlertStore::load() {
       a.updated_ns = u.int64(6);
       a.score = sqlite3_column_double(impl_->all_alerts.get(), 7);
       a.trigger = Trigger{std::string(u.text(8)), u.int64(9), std::string(u.text(10))};
-      a.activities = parse(u.text(11));
       out.alerts.push_back(std::move(a));
+    }
+  }
+  {
+    std::map<std::string, Alert*> by_id;
+    for (auto& a : out.alerts) by_id[a.id] = &a;
+    Use u(impl_->all_activities);
+    for (;;) {
+      auto row = u.step();
+      if (!row) return err(row.error());
+      if (!*row) break;
+      auto it = by_id.find(std::string(u.text(0)));
+      if (it == by_id.end()) continue;
+      boost::system::error_code ec;
+      auto v = boost::json::parse(u.text(2), ec);
+      if (!ec && v.is_object()) it->second->activities.push_back(activity_from_json(v.as_object()));
     }
   }
   {

@@ -3,8 +3,9 @@
 // restart keeps open alerts open (grouping continues), users in scope, and baselines.
 //
 // Promises:
-// - save() writes one EngineDelta in one transaction (rows are whole values: upserts), so the
-//   engine batches its writes per call instead of per event.
+// - save() writes one EngineDelta in one transaction (rows are whole values: upserts; an alert's
+//   activities are rows of their own, written only when new or replaced), so the engine batches
+//   its writes instead of writing per event.
 // - load() returns everything saved; activities round-trip with their reasons.
 // - Thread-safe (one mutex; the engine calls it from its own thread, the API never does).
 #pragma once
@@ -32,13 +33,24 @@ struct DayCountRow {
   std::uint64_t count = 0;
 };
 
+// An alert's row and the activity slots that changed since the last save (all of them when
+// the alert is new), so a growing alert costs one row per new activity, not its whole list.
+struct AlertDelta {
+  Alert alert;  // activities ignored
+  std::vector<std::pair<std::uint32_t, ScoredActivity>> slots;
+};
+
 struct EngineDelta {
-  std::vector<Alert> alerts;
+  std::vector<AlertDelta> alerts;
   std::vector<StoredScope> scopes;
   std::vector<DayCountRow> counts;
   bool empty() const { return alerts.empty() && scopes.empty() && counts.empty(); }
 };
-using EngineSnapshot = EngineDelta;
+struct EngineSnapshot {
+  std::vector<Alert> alerts;  // with their activities in slot order
+  std::vector<StoredScope> scopes;
+  std::vector<DayCountRow> counts;
+};
 
 class AlertStore {
  public:

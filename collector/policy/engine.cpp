@@ -180,11 +180,12 @@ struct PolicyEngine::State {
   std::uint64_t peer_median = 0;
   std::size_t peer_users = 0;
   std::int64_t peer_computed = 0;  // wall time of the last recomputation
+  std::int64_t last_save = 0;
   UserState* last_user = nullptr;
   // Persistence, when there is a store: what changed since the last save.
   bool track = false;
   std::set<std::pair<std::string, std::string>> dirty_scopes;
-  std::set<std::uint64_t> dirty_alerts;
+  std::map<std::uint64_t, std::set<std::uint32_t>> dirty_alerts;  // alert -> changed activity slots
   std::set<std::tuple<UserState*, int, std::int32_t>> dirty_counts;  // ind -1: bytes, -2: hour
 };
 
@@ -362,7 +363,7 @@ PolicyEngine::PolicyEngine(std::shared_ptr<const PolicyDirectory> directory, Eng
   st_->track = store_ != nullptr;
 }
 
-PolicyEngine::~PolicyEngine() = default;
+PolicyEngine::~PolicyEngine() { flush(); }
 
 Status PolicyEngine::load() {
   if (!store_) return {};
@@ -595,17 +596,22 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
       }
       if (open) {
         auto& list = open->activities;
+        const std::uint64_t n = std::strtoull(open->id.c_str() + 2, nullptr, 10);
+        std::set<std::uint32_t>* slots = st.track ? &st.dirty_alerts[n] : nullptr;
         if (list.size() < S.max_activities_per_alert) {
           list.push_back(std::move(act));
+          if (slots) slots->insert(static_cast<std::uint32_t>(list.size() - 1));
         } else {
           // Full: keep the strongest evidence.
           auto weakest = std::min_element(list.begin(), list.end(), [](const auto& x, const auto& y) { return x.score < y.score; });
-          if (weakest->score < act.score) *weakest = std::move(act);
+          if (weakest->score < act.score) {
+            *weakest = std::move(act);
+            if (slots) slots->insert(static_cast<std::uint32_t>(weakest - list.begin()));
+          }
         }
         open->score += points;
         open->severity = severity_for(open->score, rt.p.min_risk_threshold, S);
         open->updated_ns = wall;
-        if (st.track) st.dirty_alerts.insert(std::strtoull(open->id.c_str() + 2, nullptr, 10));
         continue;
       }
       if (!sc->alert_id.empty()) {  // the previous alert was closed: start afresh
@@ -630,20 +636,47 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
         al.activities = std::move(sc->pending);
         sc->pending.clear();
         sc->alert_id = al.id;
+        if (st.track)
+          for (std::uint32_t i = 0; i < al.activities.size(); ++i) st.dirty_alerts[n].insert(i);
         st.alerts.emplace(n, std::move(al));
-        if (st.track) st.dirty_alerts.insert(n);
         log::info("policy", "alert raised", {{"alert", alert_id(n)}, {"policy", rt.p.id}, {"user", u.name}});
       }
     }
   }
 
-  if (!store_) return;
+  if (store_ && wall - st.last_save >= S.save_interval_ns) save_dirty(lock);
+}
+
+void PolicyEngine::flush() {
+  std::unique_lock lock(mu_);
+  if (store_) save_dirty(lock);
+}
+
+void PolicyEngine::save_dirty(std::unique_lock<std::mutex>& lock) {
+  auto& st = *st_;
+  st.last_save = now_ns();
   EngineDelta delta;
   for (const auto& key : st.dirty_scopes) {
     auto it = st.scopes.find(key);
     if (it != st.scopes.end()) delta.scopes.push_back({it->second.u, it->second.alert_id, it->second.pending});
   }
-  for (auto n : st.dirty_alerts) delta.alerts.push_back(st.alerts.at(n));
+  for (const auto& [n, slots] : st.dirty_alerts) {
+    const Alert& a = st.alerts.at(n);
+    AlertDelta ad;
+    // The row without its list (copying the list only to drop it would cost as much as the save).
+    ad.alert.id = a.id;
+    ad.alert.policy_id = a.policy_id;
+    ad.alert.user = a.user;
+    ad.alert.severity = a.severity;
+    ad.alert.status = a.status;
+    ad.alert.detected_ns = a.detected_ns;
+    ad.alert.updated_ns = a.updated_ns;
+    ad.alert.score = a.score;
+    ad.alert.trigger = a.trigger;
+    for (auto i : slots)
+      if (i < a.activities.size()) ad.slots.emplace_back(i, a.activities[i]);
+    delta.alerts.push_back(std::move(ad));
+  }
   for (const auto& [u, ind, day] : st.dirty_counts) {
     DayCountRow r{u->name, "", day, 0};
     if (ind == -2) {

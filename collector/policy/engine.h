@@ -3,11 +3,14 @@
 // Promises:
 // - on_events() is thread-safe and cheap: per event a few array and hash-map updates; scoring
 //   only for users in scope of a policy; no SQL per event (state reaches the AlertStore, when
-//   there is one, in one transaction per call).
+//   there is one, in one transaction per save).
 // - Policies, HR records, attributes and DLP rules are read from the PolicyDirectory as a snapshot
 //   that is reloaded whenever its generation() changes.
 // - Every ScoredActivity lists each factor and the points it added; the alert's score is the sum
 //   of its activities' scores since the user came into scope.
+// - With a store, changed state is saved at most every save_interval_ns while busy, on flush()
+//   (EngineFeed calls it whenever its queue runs empty) and on destruction; alerts exist in memory
+//   (and in the API) as soon as the batch is evaluated.
 // - One open alert per (policy, user): later activity updates it (score, severity, activities,
 //   updated time) instead of raising another.
 // - prime_history() only counts (baselines, usual hours, peers); it never scores or alerts, so
@@ -50,6 +53,7 @@ struct EngineSettings {
   std::size_t max_activities_per_alert = 200;
   std::uint32_t keep_days = 400;              // per-user daily counts older than this are dropped
   std::size_t analytics_min_group = 5;        // aggregates over fewer users are suppressed
+  std::int64_t save_interval_ns = 500'000'000; // while busy: at most this long between saves
 };
 
 struct AlertFilter {
@@ -86,6 +90,8 @@ class PolicyEngine {
   void prime_history(const std::vector<v1::Event>& events);
   void on_events(const std::string& device_id, const std::vector<v1::Event>& events);
   void on_batch(const std::string& device_id, const v1::EventBatch& batch);
+  // Saves what changed since the last save now (no-op without a store).
+  void flush();
 
   std::vector<Alert> alerts(const AlertFilter& filter = {}) const;
   std::optional<Alert> alert(const std::string& id) const;
@@ -99,6 +105,7 @@ class PolicyEngine {
  private:
   template <typename Range>
   void process(const std::string& device_id, const Range& events, bool score);
+  void save_dirty(std::unique_lock<std::mutex>& lock);  // caller holds mu_; releases it
 
   std::shared_ptr<const PolicyDirectory> directory_;
   EngineSettings settings_;

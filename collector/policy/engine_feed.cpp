@@ -52,6 +52,13 @@ void EngineFeed::run() {
       busy_ = true;
     }
     engine_.on_batch(item.first, *item.second);
+    bool idle;
+    {
+      std::lock_guard lock(mu_);
+      idle = queue_.empty();
+    }
+    // Caught up: persist now rather than at the next save interval.
+    if (idle) engine_.flush();
     {
       std::lock_guard lock(mu_);
       busy_ = false;
