@@ -106,6 +106,11 @@ struct UserState {
   std::vector<std::string> priority_groups;
   std::string department, region;
   std::vector<UserPolicy> policies;
+  // Persistence: counts changed since the last save ((indicator + 2) << 32 | day; indicator -1:
+  // bytes), hours changed (bit per hour), whether the user is on the state's dirty list.
+  std::vector<std::uint64_t> dirty_keys;
+  std::uint32_t dirty_hours = 0;
+  bool listed = false;
 };
 
 struct Setting {
@@ -186,7 +191,25 @@ struct PolicyEngine::State {
   bool track = false;
   std::set<std::pair<std::string, std::string>> dirty_scopes;
   std::map<std::uint64_t, std::set<std::uint32_t>> dirty_alerts;  // alert -> changed activity slots
-  std::set<std::tuple<UserState*, int, std::int32_t>> dirty_counts;  // ind -1: bytes, -2: hour
+  std::vector<UserState*> dirty_users;
+
+  void mark(UserState& u, int ind, std::int32_t day) {
+    if (!track) return;
+    const std::uint64_t key = (static_cast<std::uint64_t>(ind + 2) << 32) | static_cast<std::uint32_t>(day);
+    if (u.dirty_keys.empty() || u.dirty_keys.back() != key) u.dirty_keys.push_back(key);
+    list(u);
+  }
+  void mark_hour(UserState& u, int hour) {
+    if (!track) return;
+    u.dirty_hours |= 1u << hour;
+    list(u);
+  }
+  void list(UserState& u) {
+    if (!u.listed) {
+      u.listed = true;
+      dirty_users.push_back(&u);
+    }
+  }
 };
 
 namespace {
@@ -447,19 +470,19 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
     u.first_day = std::min(u.first_day, day);
     u.last_day = std::max(u.last_day, day);
     st.latest_day = std::max(st.latest_day, day);
-    if (st.track) st.dirty_counts.insert({&u, -2, hour});
+    st.mark_hour(u, hour);
     if (!indicator) continue;
 
     u.counts[a.indicator].add(day, 1, S.keep_days);
-    if (st.track) st.dirty_counts.insert({&u, a.indicator, day});
+    st.mark(u, a.indicator, day);
     const bool sensitive = a.has_findings();
     if (sensitive) {
       u.counts[kFileSensitive].add(day, 1, S.keep_days);
-      if (st.track) st.dirty_counts.insert({&u, kFileSensitive, day});
+      st.mark(u, kFileSensitive, day);
     }
     if (a.exfil_bytes) {
       u.exfil_bytes.add(day, a.exfil_bytes, S.keep_days);
-      if (st.track) st.dirty_counts.insert({&u, -1, day});
+      st.mark(u, -1, day);
     }
     // Sequence: what came before this step, judged before recording it.
     std::string sequence;
@@ -677,23 +700,24 @@ void PolicyEngine::save_dirty(std::unique_lock<std::mutex>& lock) {
       if (i < a.activities.size()) ad.slots.emplace_back(i, a.activities[i]);
     delta.alerts.push_back(std::move(ad));
   }
-  for (const auto& [u, ind, day] : st.dirty_counts) {
-    DayCountRow r{u->name, "", day, 0};
-    if (ind == -2) {
-      r.indicator = "hour";
-      r.count = u->hours[static_cast<std::size_t>(day)];
-    } else if (ind == -1) {
-      r.indicator = "exfil.bytes";
-      r.count = u->exfil_bytes.on(day);
-    } else {
-      r.indicator = indicator_name(static_cast<Ind>(ind));
-      r.count = u->counts[static_cast<std::size_t>(ind)].on(day);
+  for (UserState* u : st.dirty_users) {
+    for (int h = 0; h < 24; ++h)
+      if (u->dirty_hours & (1u << h)) delta.counts.push_back({u->name, "hour", h, u->hours[static_cast<std::size_t>(h)]});
+    std::sort(u->dirty_keys.begin(), u->dirty_keys.end());
+    u->dirty_keys.erase(std::unique(u->dirty_keys.begin(), u->dirty_keys.end()), u->dirty_keys.end());
+    for (auto key : u->dirty_keys) {
+      const int ind = static_cast<int>(key >> 32) - 2;
+      const auto day = static_cast<std::int32_t>(static_cast<std::uint32_t>(key));
+      if (ind == -1) delta.counts.push_back({u->name, "exfil.bytes", day, u->exfil_bytes.on(day)});
+      else delta.counts.push_back({u->name, indicator_name(static_cast<Ind>(ind)), day, u->counts[static_cast<std::size_t>(ind)].on(day)});
     }
-    delta.counts.push_back(std::move(r));
+    u->dirty_keys.clear();
+    u->dirty_hours = 0;
+    u->listed = false;
   }
+  st.dirty_users.clear();
   st.dirty_scopes.clear();
   st.dirty_alerts.clear();
-  st.dirty_counts.clear();
   if (delta.empty()) return;
   // Hand over to the store lock before releasing the state, so saves land in order.
   std::unique_lock slock(store_mu_);
