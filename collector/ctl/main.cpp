@@ -101,6 +101,10 @@ std::optional<json::object> call(Session& s, std::string_view method, const std:
   } else if (status == 400 || status == 413 || status == 431) {
     complain("server " + where + " rejected the request" + code + ": " + detail);
     exit_code = kUsage;
+  } else if (status == 404 && detail.rfind("no such endpoint", 0) != 0) {
+    // The route exists; what it names does not (an alert id, ...).
+    complain("server " + where + ": " + detail + code);
+    exit_code = kFailure;
   } else if (status == 404 || status == 405) {
     complain("server " + where + " does not offer " + std::string(method) + " " + target.substr(0, target.find('?')) +
              code + ": " + detail + " (is it a Vigil collector of the same version?)");

@@ -643,8 +643,8 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
         sc->pending.clear();
       }
       if (sc->pending.size() < S.max_activities_per_alert) sc->pending.push_back(std::move(act));
-      double pending_score = 0;
-      for (const auto& x : sc->pending) pending_score += x.score;
+      // The scope's score counts every scored activity, also those past the list's cap.
+      const double pending_score = sc->u.score;
       if (pending_score >= rt.p.min_risk_threshold) {
         const std::uint64_t n = st.next_alert++;
         Alert al;
