@@ -16,9 +16,11 @@
 #include "collector/policy/empty_directory.h"
 #include "collector/policy/engine.h"
 #include "collector/policy/engine_feed.h"
+#include "collector/policy/history_loader.h"
 #include "collector/store/sqlite_event_store.h"
 #include "collector/trust/enrollment.h"
 #include "shared/log.h"
+#include "shared/time_util.h"
 
 using namespace vigil;
 using namespace vigil::collector;
@@ -78,6 +80,14 @@ int cmd_run(const std::string& data_dir) {
   if (!alert_store) return fail("opening the policy engine state in " + db_path + ": " + alert_store.error());
   policy::PolicyEngine engine(directory, policy::EngineSettings{}, alert_store->get());
   if (auto s = engine.load(); !s) return fail(s.error());
+  if (!engine.has_history()) {
+    // A new engine state: count what the store already holds, so baselines start from history.
+    constexpr std::uint32_t kPrimeDays = 90;
+    constexpr std::size_t kPrimeMaxEvents = 2'000'000;
+    auto primed = policy::prime_from_store(engine, **store, now_ns(), kPrimeDays, kPrimeMaxEvents);
+    if (!primed) return fail(primed.error());
+    if (*primed) log::info("policy", "engine primed from stored events", {{"events", std::to_string(*primed)}});
+  }
   policy::EngineFeed feed(engine);
 
   boost::asio::io_context io(cfg->io_threads);

@@ -725,6 +725,11 @@ void PolicyEngine::save_dirty(std::unique_lock<std::mutex>& lock) {
   if (auto s = store_->save(delta); !s) log::error("policy", "saving engine state failed", {{"error", s.error()}});
 }
 
+bool PolicyEngine::has_history() const {
+  std::lock_guard lock(mu_);
+  return !st_->users.empty();
+}
+
 std::vector<Alert> PolicyEngine::alerts(const AlertFilter& f) const {
   std::lock_guard lock(mu_);
   std::vector<Alert> out;

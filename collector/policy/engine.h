@@ -99,6 +99,8 @@ class PolicyEngine {
   std::vector<UserInScope> users_in_scope(std::int64_t now_ns) const;
   Analytics analytics(std::uint32_t days, std::int64_t now_ns) const;
   const EngineSettings& settings() const { return settings_; }
+  // Whether the engine has counted anyone's activity yet (loaded or primed).
+  bool has_history() const;
 
   struct State;
 

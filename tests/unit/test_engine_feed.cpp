@@ -8,6 +8,7 @@
 
 #include "collector/ingest/batch_writer.h"
 #include "collector/policy/engine_feed.h"
+#include "collector/policy/history_loader.h"
 #include "collector/store/sqlite_event_store.h"
 #include "policy_test_support.h"
 #include "shared/batch_codec.h"
@@ -74,4 +75,45 @@ TEST_CASE("committed batches reach the policy engine and raise alerts within 5 s
   CHECK(engine.alerts().at(0).activities.size() == 2);
   writer.stop();
   feed.stop();
+}
+
+TEST_CASE("a new engine is primed from the event store: a policy created today scores yesterday's context",
+          "[engine_feed]") {
+  TempDir tmp;
+  auto store = open_sqlite_event_store(tmp.file("vigil.db"));
+  REQUIRE(store);
+  const std::int64_t now = now_ns();
+  // Ten days of one copy a day by alice, stored before the engine ever ran.
+  v1::EventBatch b;
+  b.set_schema_version(1);
+  b.set_device_id("dev-1");
+  b.set_first_seq(1);
+  b.set_last_seq(10);
+  for (int d = 10; d >= 1; --d) {
+    auto* e = b.add_events();
+    *e = exfil("alice", "/h/old" + std::to_string(d), now - d * kDay);
+    e->set_seq(static_cast<std::uint64_t>(11 - d));
+  }
+  const std::string payload = encode_batch(b);
+  IncomingBatch in{"dev-1", &b, payload};
+  REQUIRE((*store)->append_batches(std::span<const IncomingBatch>(&in, 1), now));
+
+  auto dir = std::make_shared<MemoryDirectory>();
+  PolicyEngine engine(dir);
+  CHECK_FALSE(engine.has_history());
+  auto primed = prime_from_store(engine, **store, now, 90, 1000);
+  REQUIRE(primed);
+  CHECK(*primed == 10);
+  CHECK(engine.has_history());
+  CHECK(engine.alerts().empty());  // history is never scored
+
+  // Today a departing-users policy is created; alice resigned yesterday and copies 3 files.
+  dir->add(make_policy("p-1", Template::DataTheftDepartingUsers, 20));
+  dir->add(HrRecord{"alice", HrEventKind::Resignation, now - kDay, "", "hr.csv:2"});
+  engine.on_events("dev-1", {exfil("alice", "/h/a", now), exfil("alice", "/h/b", now + 1), exfil("alice", "/h/c", now + 2)});
+  auto a = engine.alerts();
+  REQUIRE(a.size() == 1);
+  bool above = false;
+  for (const auto& r : a[0].activities.back().reasons) above |= r.first.rfind("above the user's baseline (3.0 today vs 1.0/day over 10 days)", 0) == 0;
+  CHECK(above);
 }
