@@ -1,6 +1,8 @@
 // PolicyEngine: triggers, scoring boosts with their reasons, thresholds, severity, grouping, quiet
 // users, priority users, directory reloads and hostile names (in-memory directory, real engine).
 #include <catch2/catch.hpp>
+#include <atomic>
+#include <thread>
 
 #include "collector/policy/engine.h"
 #include "policy_test_support.h"
@@ -312,4 +314,32 @@ TEST_CASE("hostile user names are recorded faithfully; events without a user are
   auto all = fx.e().alerts();
   REQUIRE(all.size() == 1);
   CHECK(all[0].user == hostile);
+}
+
+TEST_CASE("on_events is safe to call from several threads while the API reads", "[policy_engine]") {
+  Fixture fx;
+  fx.dir->add(make_policy("p-gsec", Template::GeneralSecurityViolations, 1000000));
+  fx.e();
+  const std::int64_t t = kDay0 + 10 * kHour;
+  std::atomic<bool> done{false};
+  std::thread reader([&] {
+    while (!done) {
+      (void)fx.e().alerts();
+      (void)fx.e().users_in_scope(t);
+      (void)fx.e().analytics(30, t);
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int w = 0; w < 2; ++w)
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < 200; ++i) fx.e().on_events("dev-" + std::to_string(w), {tamper("user" + std::to_string(w * 1000 + i % 10), t + i)});
+    });
+  for (auto& th : writers) th.join();
+  done = true;
+  reader.join();
+  auto scope = fx.e().users_in_scope(t + kHour);
+  REQUIRE(scope.size() == 20);
+  double total = 0;
+  for (const auto& s : scope) total += s.score;
+  CHECK(total == Approx(400 * 20));  // every tamper scored exactly once
 }
