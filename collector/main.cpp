@@ -15,9 +15,14 @@
 #include "collector/policy/csv_import.h"
 #include "collector/policy/drop_dir.h"
 #include "collector/policy/policy_store.h"
+#include "collector/policy/alert_store.h"
+#include "collector/policy/engine.h"
+#include "collector/policy/engine_feed.h"
+#include "collector/policy/history_loader.h"
 #include "collector/store/sqlite_event_store.h"
 #include "collector/trust/enrollment.h"
 #include "shared/log.h"
+#include "shared/time_util.h"
 
 using namespace vigil;
 using namespace vigil::collector;
@@ -79,8 +84,25 @@ int cmd_run(const std::string& data_dir) {
   auto api_cfg = TlsConfig::create(api_tls);
   if (!api_cfg) return fail("TLS setup for the API: " + api_cfg.error());
 
+  std::shared_ptr<const policy::PolicyDirectory> directory = *policies;
+  auto alert_store = policy::AlertStore::open(db_path);
+  if (!alert_store) return fail("opening the policy engine state in " + db_path + ": " + alert_store.error());
+  policy::PolicyEngine engine(directory, policy::EngineSettings{}, alert_store->get());
+  if (auto s = engine.load(); !s) return fail(s.error());
+  if (!engine.has_history()) {
+    // A new engine state: count what the store already holds, so baselines start from history.
+    constexpr std::uint32_t kPrimeDays = 90;
+    constexpr std::size_t kPrimeMaxEvents = 2'000'000;
+    auto primed = policy::prime_from_store(engine, **store, now_ns(), kPrimeDays, kPrimeMaxEvents);
+    if (!primed) return fail(primed.error());
+    if (*primed) log::info("policy", "engine primed from stored events", {{"events", std::to_string(*primed)}});
+  }
+  policy::EngineFeed feed(engine);
+
   boost::asio::io_context io(cfg->io_threads);
-  BatchWriter writer(**store);
+  BatchWriter writer(**store, 64, [&feed](const std::string& device, std::shared_ptr<const v1::EventBatch> batch) {
+    feed.push(device, std::move(batch));
+  });
   Enrollment enrollment(**store, id->ca);
   IngestServer ingest(io, *ingest_cfg, **store, writer, enrollment,
                       IngestOptions{cfg->ingest_address, cfg->ingest_port}, configs->get());
@@ -91,7 +113,7 @@ int cmd_run(const std::string& data_dir) {
   api_opts.admin_token_sha256 = id->admin_token_sha256;
   // Room for a CSV import at its size cap, so the importer (not the HTTP layer) says what is wrong.
   api_opts.max_body_bytes = std::max(api_opts.max_body_bytes, policy::kMaxCsvBytes + (64u << 10));
-  ApiServer api(io, *api_cfg, **store, api_opts, configs->get(), policies->get());
+  ApiServer api(io, *api_cfg, **store, api_opts, configs->get(), policies->get(), &engine);
   if (auto s = api.listen(); !s) return fail(s.error());
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);
@@ -108,6 +130,7 @@ int cmd_run(const std::string& data_dir) {
   for (auto& t : threads) t.join();
   drop_dir.stop();
   writer.stop();
+  feed.stop();
   return 0;
 }
 

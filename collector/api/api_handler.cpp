@@ -48,7 +48,7 @@ Dispatch bad_request(std::string_view message) { return now(error_response(http:
 
 // Query parameters a route accepts; anything else is a 400 naming it, so a typo ("usr=") never
 // silently widens a query.
-Result<std::vector<std::pair<std::string, std::string>>> checked_query(
+Result<std::vector<std::pair<std::string, std::string>>> checked_query_impl(
     std::string_view query, std::initializer_list<std::string_view> accepted) {
   auto params = parse_query(query);
   if (!params) return err(params.error());
@@ -68,7 +68,7 @@ Result<std::vector<std::pair<std::string, std::string>>> checked_query(
 }
 
 // since/until: an RFC 3339 time, or a duration meaning "that long before now".
-Result<std::int64_t> parse_time_param(std::string_view name, const std::string& value, std::int64_t now) {
+Result<std::int64_t> parse_time_param_impl(std::string_view name, const std::string& value, std::int64_t now) {
   if (auto t = parse_rfc3339(value)) return *t;
   if (auto d = parse_duration_ns(value)) return now - *d;
   return err("'" + std::string(name) + "' must be an RFC 3339 time (2026-01-31T12:00:00Z) or a duration "
@@ -85,6 +85,15 @@ Result<std::size_t> parse_limit(const std::string& value) {
 }
 
 }  // namespace
+
+Result<std::vector<std::pair<std::string, std::string>>> checked_query(std::string_view query,
+                                                                       std::initializer_list<std::string_view> accepted) {
+  return checked_query_impl(query, accepted);
+}
+
+Result<std::int64_t> parse_time_param(std::string_view name, const std::string& value, std::int64_t now) {
+  return parse_time_param_impl(name, value, now);
+}
 
 HttpResponse json_response(http::status status, const json::value& body) {
   HttpResponse r{status, 11};
@@ -104,8 +113,12 @@ HttpResponse error_response(http::status status, std::string_view message) {
 }
 
 ApiHandler::ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs,
-                       policy::SqlitePolicyStore* policies)
-    : store_(store), configs_(configs), policies_(policies), admin_token_sha256_(std::move(admin_token_sha256)) {}
+                       policy::SqlitePolicyStore* policies, const policy::PolicyEngine* engine)
+    : store_(store),
+      configs_(configs),
+      policies_(policies),
+      engine_(engine),
+      admin_token_sha256_(std::move(admin_token_sha256)) {}
 
 std::optional<HttpResponse> ApiHandler::authenticate(const HttpRequest& req, Caller& caller) const {
   auto it = req.find(http::field::authorization);
@@ -131,7 +144,7 @@ Dispatch ApiHandler::dispatch(const HttpRequest& req) const {
     Permission permission;
     RouteFn fn;
   };
-  static constexpr std::array<Route, 7> kRoutes{{
+  static constexpr std::array<Route, 10> kRoutes{{
       {http::verb::get, "/api/v1/health", Permission::ReadHealth, &ApiHandler::health},
       {http::verb::get, "/api/v1/events", Permission::ReadEvents, &ApiHandler::events},
       {http::verb::get, "/api/v1/devices", Permission::ReadDevices, &ApiHandler::devices},
@@ -139,6 +152,9 @@ Dispatch ApiHandler::dispatch(const HttpRequest& req) const {
       {http::verb::get, "/api/v1/collection-config", Permission::ReadConfig, &ApiHandler::get_collection_config},
       {http::verb::put, "/api/v1/collection-config", Permission::ManageConfig, &ApiHandler::put_collection_config},
       {http::verb::delete_, "/api/v1/collection-config", Permission::ManageConfig, &ApiHandler::delete_collection_config},
+      {http::verb::get, "/api/v1/alerts", Permission::ReadAlerts, &ApiHandler::list_alerts},
+      {http::verb::get, "/api/v1/users/in-scope", Permission::ReadAlerts, &ApiHandler::users_in_scope},
+      {http::verb::get, "/api/v1/analytics", Permission::ReadAnalytics, &ApiHandler::analytics},
   }};
 
   auto [raw_path, query] = split_target(to_sv(req.target()));
@@ -150,6 +166,19 @@ Dispatch ApiHandler::dispatch(const HttpRequest& req) const {
   Caller caller;
   if (auto refused = authenticate(req, caller)) return now(std::move(*refused));
   if (auto d = policy_routes(req, *path, query, caller)) return std::move(*d);
+
+  // /api/v1/alerts/{id}: the one route with a path parameter.
+  constexpr std::string_view kAlertPrefix = "/api/v1/alerts/";
+  if (path->size() > kAlertPrefix.size() && path->rfind(kAlertPrefix, 0) == 0) {
+    if (req.method() != http::verb::get) {
+      auto r = error_response(http::status::method_not_allowed, std::string(to_sv(req.method_string())) + " is not allowed on " + *path + " (allowed: GET)");
+      r.set(http::field::allow, "GET");
+      return now(std::move(r));
+    }
+    if (!allowed(caller, Permission::ReadAlerts))
+      return now(error_response(http::status::forbidden, "'" + caller.name + "' may not use " + *path));
+    return show_alert(path->substr(kAlertPrefix.size()), query);
+  }
 
   std::string allow;
   for (const auto& r : kRoutes) {

@@ -20,6 +20,7 @@
 
 #include "collector/config/collection_configs.h"
 #include "collector/policy/policy_store.h"
+#include "collector/policy/engine.h"
 #include "collector/store/event_store.h"
 
 namespace vigil::collector {
@@ -31,6 +32,7 @@ enum class Permission {
   ReadHealth, ReadEvents, ReadDevices, ManageEnrollment, ReadConfig, ManageConfig,
   ReadPolicies, ManagePolicies,      // policies, templates, DLP rules
   ReadPeople, ManagePeople,          // HR records and user attributes (imports)
+  ReadAlerts, ReadAnalytics,
 };
 
 // Who made the request, once authenticated.
@@ -52,8 +54,9 @@ class ApiHandler {
  public:
   // configs: null when the collector serves no collection config (tests of other routes).
   // policies: null when the collector serves no policies (those routes answer 503).
+  // engine: null when the collector runs no policy engine (alert routes answer 503).
   ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs = nullptr,
-             policy::SqlitePolicyStore* policies = nullptr);
+             policy::SqlitePolicyStore* policies = nullptr, const policy::PolicyEngine* engine = nullptr);
 
   Dispatch dispatch(const HttpRequest& request) const;
   // dispatch() and, when needed, its storage job on the calling thread.
@@ -75,11 +78,23 @@ class ApiHandler {
   std::optional<Dispatch> policy_routes(const HttpRequest& request, const std::string& path, std::string_view query,
                                         const Caller& caller) const;
 
+  // Policy engine routes (api_alerts.cpp).
+  Dispatch list_alerts(const HttpRequest& request, std::string_view query) const;
+  Dispatch show_alert(const std::string& id, std::string_view query) const;
+  Dispatch users_in_scope(const HttpRequest& request, std::string_view query) const;
+  Dispatch analytics(const HttpRequest& request, std::string_view query) const;
+
   EventStore& store_;
   CollectionConfigs* configs_;
   policy::SqlitePolicyStore* policies_;
+  const policy::PolicyEngine* engine_;
   std::string admin_token_sha256_;
 };
+
+// Query helpers shared by the route files (api_handler.cpp).
+Result<std::vector<std::pair<std::string, std::string>>> checked_query(std::string_view query,
+                                                                       std::initializer_list<std::string_view> accepted);
+Result<std::int64_t> parse_time_param(std::string_view name, const std::string& value, std::int64_t now);
 
 // {"error": message} with the given status; the same shape for every failure the API reports.
 HttpResponse error_response(boost::beast::http::status status, std::string_view message);

@@ -30,11 +30,11 @@ constexpr auto kDrainTime = std::chrono::seconds(2);
 
 struct ApiServer::State {
   State(asio::io_context& io, std::shared_ptr<const TlsConfig> tls_config, EventStore& store, ApiOptions options,
-        CollectionConfigs* configs, policy::SqlitePolicyStore* policies)
+        CollectionConfigs* configs, policy::SqlitePolicyStore* policies, const policy::PolicyEngine* engine)
       : io(io),
         tls(std::move(tls_config)),
         opts(std::move(options)),
-        handler(store, opts.admin_token_sha256, configs, policies),
+        handler(store, opts.admin_token_sha256, configs, policies, engine),
         acceptor(asio::make_strand(io)),
         pool(kStorageWorkers) {}
 
@@ -254,8 +254,8 @@ asio::awaitable<void> accept_loop(std::shared_ptr<State> st) {
 }  // namespace
 
 ApiServer::ApiServer(asio::io_context& io, std::shared_ptr<const TlsConfig> tls, EventStore& store, ApiOptions options,
-                     CollectionConfigs* configs, policy::SqlitePolicyStore* policies)
-    : state_(std::make_shared<State>(io, std::move(tls), store, std::move(options), configs, policies)) {}
+                     CollectionConfigs* configs, policy::SqlitePolicyStore* policies, const policy::PolicyEngine* engine)
+    : state_(std::make_shared<State>(io, std::move(tls), store, std::move(options), configs, policies, engine)) {}
 
 ApiServer::~ApiServer() {
   state_->stopping = true;

@@ -23,6 +23,7 @@
 
 #include "collector/config/collection_configs.h"
 #include "collector/policy/policy_store.h"
+#include "collector/policy/engine.h"
 #include "collector/store/event_store.h"
 #include "shared/result.h"
 #include "shared/tls_session.h"
@@ -44,7 +45,8 @@ class ApiServer {
   // (null: /api/v1/collection-config answers 503) and policies (null: the policy routes answer 503)
   // must outlive the server too.
   ApiServer(boost::asio::io_context& io, std::shared_ptr<const TlsConfig> tls, EventStore& store,
-            ApiOptions options, CollectionConfigs* configs = nullptr, policy::SqlitePolicyStore* policies = nullptr);
+            ApiOptions options, CollectionConfigs* configs = nullptr, policy::SqlitePolicyStore* policies = nullptr,
+            const policy::PolicyEngine* engine = nullptr);
   ~ApiServer();
   ApiServer(const ApiServer&) = delete;
   ApiServer& operator=(const ApiServer&) = delete;

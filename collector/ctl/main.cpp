@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/ctl/alert_commands.h"
 #include "collector/ctl/ctl_config.h"
 #include "collector/ctl/https_client.h"
 #include "collector/ctl/output.h"
@@ -101,6 +102,10 @@ std::optional<json::object> call(Session& s, std::string_view method, const std:
   } else if (status == 400 || status == 413 || status == 431) {
     complain("server " + where + " rejected the request" + code + ": " + detail);
     exit_code = kUsage;
+  } else if (status == 404 && detail.rfind("no such endpoint", 0) != 0) {
+    // The route exists; what it names does not (an alert id, ...).
+    complain("server " + where + ": " + detail + code);
+    exit_code = kFailure;
   } else if (status == 404 || status == 405) {
     complain("server " + where + " does not offer " + std::string(method) + " " + target.substr(0, target.find('?')) +
              code + ": " + detail + " (is it a Vigil collector of the same version?)");
@@ -430,6 +435,12 @@ int main(int argc, char** argv) {
   reset->callback([&] { result = cmd_config_reset(flags, cf); });
 
   add_policy_commands(app, flags, result);
+  // alerts, users --in-scope, analytics (alert_commands.cpp): plain GETs through one session.
+  add_alert_commands(app, [&flags](const std::string& target, int& code) -> std::optional<json::object> {
+    auto s = open_session(flags, code);
+    if (!s) return std::nullopt;
+    return call(*s, "GET", target, "", code);
+  }, result);
 
   try {
     app.parse(argc, argv);

@@ -5,8 +5,8 @@
 
 namespace vigil::collector {
 
-BatchWriter::BatchWriter(EventStore& store, std::size_t max_group)
-    : store_(store), max_group_(max_group), thread_([this] { run(); }) {}
+BatchWriter::BatchWriter(EventStore& store, std::size_t max_group, CommitListener on_commit)
+    : store_(store), max_group_(max_group), on_commit_(std::move(on_commit)), thread_([this] { run(); }) {}
 
 BatchWriter::~BatchWriter() { stop(); }
 
@@ -54,6 +54,9 @@ void BatchWriter::run() {
       for (auto& s : group) s.done(err("storage failure: " + results.error()));
       continue;
     }
+    if (on_commit_)
+      for (std::size_t i = 0; i < group.size(); ++i)
+        if ((*results)[i].outcome == AppendOutcome::Stored) on_commit_(group[i].device_id, group[i].decoded);
     for (std::size_t i = 0; i < group.size(); ++i) group[i].done(Result<AppendResult>(std::move((*results)[i])));
   }
 }

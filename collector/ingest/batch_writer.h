@@ -27,7 +27,12 @@ class BatchWriter {
     std::function<void(Result<AppendResult>)> done;
   };
 
-  explicit BatchWriter(EventStore& store, std::size_t max_group = 64);
+  // Called on the writer thread after each commit, once per batch that was newly stored (not
+  // duplicates or rejects), before the submitters learn the outcome. It must be cheap (a queue
+  // push: the policy engine's EngineFeed), since acks wait for it.
+  using CommitListener = std::function<void(const std::string& device_id, std::shared_ptr<const v1::EventBatch>)>;
+
+  explicit BatchWriter(EventStore& store, std::size_t max_group = 64, CommitListener on_commit = {});
   ~BatchWriter();
   void submit(Submission s);
   void stop();
@@ -52,6 +57,7 @@ class BatchWriter {
 
   EventStore& store_;
   std::size_t max_group_;
+  CommitListener on_commit_;
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Submission> queue_;

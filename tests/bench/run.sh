@@ -10,11 +10,13 @@
 #      then the whole filesystem (fanotify; needs root),
 #   5. agent overhead on a file-heavy workload (bench_agent_overhead.sh: 100k small files created
 #      and copied, without and with a real agent; its own collector; BENCH_OVERHEAD=0 skips it),
+#   6. bench_engine: the policy engine alone on one core (events/s, median of BENCH_ENGINE_RUNS),
 # and prints a summary. Everything it started is stopped and its temp dirs removed on exit.
 #
 # Knobs (environment): BENCH_AGENTS (20), BENCH_SECONDS (20), BENCH_BATCH_EVENTS (1000),
 # BENCH_WINDOW (4), BENCH_SPOOL_EVENTS (1000000), BENCH_STORE_EVENTS (2000000),
-# BENCH_IDLE_SECONDS (10), BENCH_KEEP=1 keeps the temp dir.
+# BENCH_IDLE_SECONDS (10), BENCH_ENGINE_EVENTS (2000000), BENCH_ENGINE_RUNS (5), BENCH_KEEP=1 keeps
+# the temp dir.
 set -uo pipefail
 
 BIN_ARG=${1:-build/bin}
@@ -23,7 +25,7 @@ if [[ ! -d $BIN_ARG ]]; then
   exit 2
 fi
 BIN=$(cd "$BIN_ARG" && pwd)
-for b in vigil-collector vigil-agent vigilctl bench_ingest_load bench_spool bench_store; do
+for b in vigil-collector vigil-agent vigilctl bench_ingest_load bench_spool bench_store bench_engine; do
   if [[ ! -x $BIN/$b ]]; then
     echo "run.sh: $BIN/$b is missing (build first: make build)" >&2
     exit 2
@@ -37,6 +39,8 @@ WINDOW=${BENCH_WINDOW:-4}
 SPOOL_EVENTS=${BENCH_SPOOL_EVENTS:-1000000}
 STORE_EVENTS=${BENCH_STORE_EVENTS:-2000000}
 IDLE_SECONDS=${BENCH_IDLE_SECONDS:-10}
+ENGINE_EVENTS=${BENCH_ENGINE_EVENTS:-2000000}
+ENGINE_RUNS=${BENCH_ENGINE_RUNS:-5}
 
 WORK=$(mktemp -d /tmp/vigil-bench-XXXXXX)
 CDIR=$WORK/collector
@@ -203,6 +207,13 @@ if [[ ${BENCH_OVERHEAD:-1} == 1 ]]; then
   "${OVERHEAD_CMD[@]}" 2>&1 | tee "$WORK/overhead.out"
   OVERHEAD_RC=${PIPESTATUS[0]}
 fi
+# ---------------------------------------------------------------- 5. policy engine
+echo
+echo "== 6. policy engine alone (one core)"
+ENGINE_CMD=("$BIN/bench_engine" "$ENGINE_EVENTS" "$ENGINE_RUNS")
+echo "\$ ${ENGINE_CMD[*]}"
+VIGIL_LOG=warn "${ENGINE_CMD[@]}" 2>&1 | tee "$WORK/engine.out"
+ENGINE_RC=${PIPESTATUS[0]}
 
 # ---------------------------------------------------------------- summary
 field() { grep -m1 "^$1" "$2" 2>/dev/null | sed "s|^$1 *||"; }
@@ -216,6 +227,7 @@ VERIFIED=$(grep -m1 -E '^(verified|verify)' "$WORK/ingest.out")
 ERRS=$(field 'errors:' "$WORK/ingest.out")
 STORE_FULL=$(grep -m1 '^sync=full ingest:' "$WORK/store.out" | grep -o '[0-9]* events/s')
 STORE_NORMAL=$(grep -m1 '^sync=normal ingest:' "$WORK/store.out" | grep -o '[0-9]* events/s')
+ENGINE_EPS=$(grep -m1 '^engine events/s per core' "$WORK/engine.out" | sed 's/^engine events\/s per core (median CPU): *\([0-9]*\).*/\1/')
 STORE_Q=$(grep -m1 '^sync=full query \[one user, last 30 days, limit 1000\]' "$WORK/store.out" | grep -o 'median [0-9.]* ms')
 
 verdict() {  # value target higher|lower
@@ -253,6 +265,8 @@ if [[ -s $WORK/overhead.out ]]; then
   sed -n '/agent overhead summary/,$p' "$WORK/overhead.out" | tail -n +2 | sed 's/^/                           /'
 fi
 echo "exit codes:                ingest $INGEST_RC, spool $SPOOL_RC, store $STORE_RC, overhead $OVERHEAD_RC"
+echo "policy engine (events/s):  ${ENGINE_EPS:-?} per core, median of $ENGINE_RUNS runs  [target 1000000: $(verdict "${ENGINE_EPS:-0}" 1000000 higher)]"
+echo "exit codes:                ingest $INGEST_RC, spool $SPOOL_RC, store $STORE_RC, engine $ENGINE_RC"
 
 RC=0
 [[ $INGEST_RC == 0 ]] || RC=1
