@@ -270,7 +270,7 @@ TEST_CASE("HR and attributes import through the API; health follows", "[policy_s
   auto users = PolicyApi::body(api.call(http::verb::get, "/api/v1/users/attributes"));
   CHECK(users.at("users").at(0).at("priority_groups").as_array().size() == 2);
   // Routes under /api/v1/users that are not ours fall through to 404.
-  CHECK(api.call(http::verb::get, "/api/v1/users/in-scope").result() == http::status::not_found);
+  CHECK(api.call(http::verb::get, "/api/v1/users/nobody").result() == http::status::not_found);
 }
 
 TEST_CASE("DLP rule API", "[policy_store]") {
