@@ -14,9 +14,13 @@
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <cstdlib>
 #include <filesystem>
+#include <iostream>
 #include <fstream>
 #include <functional>
+#include <set>
+#include <sstream>
 #include <thread>
 
 #include "tests/integration/harness.h"
@@ -170,9 +174,12 @@ std::vector<json::object> alerts_for(Deployment& d, const std::string& user) {
   return out;
 }
 
-json::object show_alert(Deployment& d, const std::string& id) {
+// `vigilctl alerts show ID --json`; with VIGIL_SCENARIO_VERBOSE set, the human form (trigger,
+// activities, reasons) is printed too, so a reader can see why each story alerted.
+json::object show_alert(Deployment& d, const std::string& id, bool print = true) {
   auto r = d.ctl({"alerts", "show", id, "--json"});
   REQUIRE(r.exit_code == 0);
+  if (print && std::getenv("VIGIL_SCENARIO_VERBOSE") != nullptr) std::cout << d.ctl({"alerts", "show", id}).out << std::endl;
   return json::parse(r.out).as_object();
 }
 
@@ -183,9 +190,9 @@ std::size_t events_by(Deployment& d, const std::string& device, const std::strin
   return n;
 }
 
-// Every activity of the alert is of `indicator` and each one's reasons are stated and sum to its
-// score (the explanation is the score).
-bool explained_by(const json::object& shown, const std::string& indicator, std::string& why) {
+// Every activity of the alert is of `indicator` (or `also`) and each one's reasons are stated,
+// start from the indicator's base weight and sum to its score (the explanation is the score).
+bool explained_by(const json::object& shown, const std::string& indicator, std::string& why, const std::string& also = "") {
   const auto& acts = shown.at("activities").as_array();
   if (acts.empty()) {
     why = "no activities";
@@ -193,15 +200,16 @@ bool explained_by(const json::object& shown, const std::string& indicator, std::
   }
   for (const auto& v : acts) {
     const auto& a = v.as_object();
-    if (str(a, "indicator") != indicator) {
-      why = "activity of indicator " + str(a, "indicator");
+    const std::string ind = str(a, "indicator");
+    if (ind != indicator && (also.empty() || ind != also)) {
+      why = "activity of indicator " + ind;
       return false;
     }
     double sum = 0;
     bool base = false;
     for (const auto& r : a.at("reasons").as_array()) {
       sum += r.at("points").to_number<double>();
-      if (str(r.as_object(), "reason") == "base weight of " + indicator) base = true;
+      if (str(r.as_object(), "reason") == "base weight of " + ind) base = true;
     }
     if (!base) {
       why = "no base weight reason in " + json::serialize(a);
@@ -327,27 +335,44 @@ TEST_CASE("a departing user copying a project to a stick gets a High alert; the 
     REQUIRE(rc == 0);
   }
   REQUIRE(run_as(erin.uid, {find_program("cp"), "-r", project, stick + "/erin-project"}) == 0);
-  REQUIRE(eventually([&] { return events_by(d, w.device, "exfil.removable", erin.name) >= 3; }, 30s));
+  // All of erin's copy is stored before dana starts: her single copies and the file.bulk that
+  // counts the rest of the burst once it goes quiet.
+  REQUIRE(eventually([&] {
+    return events_by(d, w.device, "exfil.removable", erin.name) >= 3 && events_by(d, w.device, "file.bulk", erin.name) == 1;
+  }, 30s));
   REQUIRE(eventually([&] { return events_by(d, w.device, "file.write", quinn.name) >= 1; }, 30s));
 
   // Dana copies it after giving notice.
   REQUIRE(run_as(dana.uid, {find_program("cp"), "-r", project, stick + "/dana-project"}) == 0);
+  const auto copied_at = std::chrono::steady_clock::now();
   std::vector<json::object> mine;
   const bool alerted = eventually([&] {
     mine = alerts_for(d, dana.name);
     return !mine.empty() && str(mine[0], "severity") == "high";
-  }, 30s, 250ms);
+  }, 30s, 100ms);
+  const auto took = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - copied_at);
+  if (std::getenv("VIGIL_SCENARIO_VERBOSE") != nullptr) std::cout << "dana's High alert " << took.count() << " ms after the copy\n";
   INFO("agent log: " << slurp(w.adir + ".log"));
   INFO("alerts: " << [&] { std::string s; for (auto& a : alerts(d)) s += json::serialize(a) + "\n"; return s; }());
   REQUIRE(alerted);
   REQUIRE(mine.size() == 1);
-  const auto shown = show_alert(d, str(mine[0], "id"));
+  CHECK(took < 10s);  // "within a few seconds": upload interval + engine, measured ~1 s here
+  // The rest of the burst arrives as one file.bulk once the copy goes quiet; it joins the alert.
+  json::object shown;
+  const bool bulk_joined = eventually([&] {
+    shown = show_alert(d, str(mine[0], "id"), false);
+    for (const auto& v : shown.at("activities").as_array())
+      if (str(v.as_object(), "indicator") == "file.bulk") return true;
+    return false;
+  }, 20s, 250ms);
+  shown = show_alert(d, str(mine[0], "id"));
   INFO(json::serialize(shown));
+  CHECK(bulk_joined);
   const auto& trig = shown.at("trigger").as_object();
   CHECK(str(trig, "kind") == "hr.resignation");
   CHECK(str(trig, "detail").find("resignation") != std::string::npos);
   std::string why;
-  CHECK(explained_by(shown, "exfil.removable", why));
+  CHECK(explained_by(shown, "exfil.removable", why, "file.bulk"));
   INFO(why);
   // The card files are what they are: sensitive content adds its own stated points.
   bool sensitive_reason = false;
@@ -463,6 +488,15 @@ TEST_CASE("a disgruntled user who switches the firewall off gets a security aler
   }, 30s);
   INFO("security events: " << [&] { std::string s; for (auto& e : security) s += json::serialize(e) + "\n"; return s; }());
   REQUIRE(attributed);
+  for (const auto& e : security)
+    if (str(e, "category") == "firewall" && str(e, "user") == fred.name) {
+      // What fred did: the table and its rule are gone, nothing was added.
+      CHECK(str(e, "diff").find("-\t\ttcp dport 23 drop") != std::string::npos);
+      CHECK(u64(e, "lines_removed") >= 1);
+      CHECK(u64(e, "lines_added") == 0);
+      CHECK(u64(e, "login_uid") == fred.uid);
+      CHECK(str(e, "comm") == "nft");
+    }
 
   std::vector<json::object> mine;
   REQUIRE(eventually([&] {
@@ -485,6 +519,11 @@ TEST_CASE("a disgruntled user who switches the firewall off gets a security aler
   CHECK(alerts_for(d, gina.name).empty());
   CHECK(alerts_for(d, quinn.name).empty());
   CHECK(alerts(d).size() == 1);
+  auto scope = d.ctl({"users", "--in-scope", "--json"});
+  REQUIRE(scope.exit_code == 0);
+  std::set<std::string> in_scope;
+  for (const auto& u : lines_of(scope.out)) in_scope.insert(str(u, "user"));
+  CHECK(in_scope == std::set<std::string>{fred.name, gina.name});
 }
 
 TEST_CASE("a priority user's single sensitive file to a stick alerts; the same copy by an ordinary user does not", "[scenario]") {
@@ -558,4 +597,9 @@ TEST_CASE("a priority user's single sensitive file to a stick alerts; the same c
   CHECK(alerts_for(d, erin.name).empty());
   CHECK(alerts_for(d, quinn.name).empty());
   CHECK(alerts(d).size() == 1);
+  auto scope = d.ctl({"users", "--in-scope", "--json"});
+  REQUIRE(scope.exit_code == 0);
+  auto in_scope = lines_of(scope.out);
+  REQUIRE(in_scope.size() == 1);
+  CHECK(str(in_scope[0], "user") == pat.name);
 }
