@@ -1,10 +1,10 @@
 // The policy engine on the real ingest path: a real agent captures file deletions by six
 // different (system) users in a watched directory; the collector commits them, hands them to the
 // engine, and `vigilctl analytics --json` shows the organisation-wide aggregate within 5 s of the
-// events being stored. Policies, HR data and DLP rules come from the policy store, which is not
-// in this tree yet (the collector runs an empty directory): scenario tests with policies (a
-// departing user's High alert, a quiet user with the same habit, a disgruntled user's firewall
-// change, a priority user's small leak) are left for the merge. Needs root. Tag: [alerts].
+// events being stored. No policies are created here, so nobody is in scope and nothing alerts;
+// the stories with policies (a departing user's High alert, a user with the same habit and no
+// trigger, a disgruntled user's firewall change, a priority user's small leak) are the [scenario]
+// tests (test_scenarios.cpp, docs/SCENARIOS.md). Needs root. Tag: [alerts].
 #include <pwd.h>
 #include <sys/wait.h>
 #include <unistd.h>
