@@ -52,7 +52,17 @@ rm "$WORK/project/report-3.txt"
 tar -cf "$WORK/project.tar" -C "$WORK" project
 echo "   10 operations done"
 
-say "6. A 'USB stick' (ext4 on a loop device, marked removable) gets a copy of sensitive files"
+say "6. A DLP rule and a policy: card numbers leaving on removable media are a high-severity match"
+cat >"$ROOT/dlp-cards.json" <<'JSON'
+{"name": "cards to removable media", "info_types": {"credit_card": 1}, "channels": ["removable"], "severity": "high"}
+JSON
+cat >"$ROOT/policy-leaks.json" <<'JSON'
+{"name": "General data leaks", "template": "general_data_leaks", "min_risk_threshold": 15}
+JSON
+"$BIN/vigilctl" dlp-rules create "$ROOT/dlp-cards.json" | sed 's/^/   /'
+"$BIN/vigilctl" policies create "$ROOT/policy-leaks.json" | sed 's/^/   /'
+
+say "7. A 'USB stick' (ext4 on a loop device, marked removable) gets a copy of sensitive files"
 LOOP=""
 if command -v losetup >/dev/null && command -v mkfs.ext4 >/dev/null; then
   truncate -s 64M "$ROOT/stick.img"
@@ -73,12 +83,18 @@ else
 fi
 sleep 3
 
-say "7. What the collector recorded"
+say "8. What the collector recorded"
 "$BIN/vigilctl" events --limit 60
 say "   Exfiltration, archives and disguised files the agent derived"
 "$BIN/vigilctl" events --type exfil. --limit 20
 "$BIN/vigilctl" events --type file.archive_created --limit 5
 "$BIN/vigilctl" events --type file.extension_mismatch --limit 5
+say "9. Alerts the policy raised, with the reasons for each score"
+"$BIN/vigilctl" alerts list
+FIRST_ALERT=$("$BIN/vigilctl" alerts list --json | python3 -c 'import json,sys
+for l in sys.stdin:
+    print(json.loads(l)["id"]); break' || true)
+[ -n "$FIRST_ALERT" ] && "$BIN/vigilctl" alerts show "$FIRST_ALERT"
 say "   Devices"
 "$BIN/vigilctl" devices
 
@@ -90,6 +106,7 @@ cat <<MSG
    $BIN/vigilctl events --path '$WORK/project/*' --since 1h --json
    $BIN/vigilctl devices --json
    $BIN/vigilctl events --type exfil.removable --json
+   $BIN/vigilctl alerts list;  $BIN/vigilctl users --in-scope;  $BIN/vigilctl policies list
    Logs: $ROOT/collector.log  $ROOT/agent.log
    Stop both: make demo-stop
 MSG

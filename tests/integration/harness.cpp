@@ -57,6 +57,14 @@ bool wait_for_port(std::uint16_t port, std::chrono::milliseconds timeout) {
   }, timeout, std::chrono::milliseconds(50));
 }
 
+std::string find_program(const std::string& name) {
+  for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"}) {
+    std::string p = std::string(dir) + "/" + name;
+    if (::access(p.c_str(), X_OK) == 0) return p;
+  }
+  return "";
+}
+
 std::string str(const boost::json::object& o, const char* key) {
   auto* v = o.if_contains(key);
   return v && v->is_string() ? std::string(v->as_string()) : std::string();

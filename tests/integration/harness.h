@@ -24,6 +24,9 @@ std::string slurp(const std::string& path);
 // absent or not a number).
 std::string str(const boost::json::object& o, const char* key);
 std::uint64_t u64(const boost::json::object& o, const char* key);
+// Full path of a program in the usual places (/usr/sbin, /sbin, /usr/bin, /bin, /usr/local/...),
+// "" when not installed.
+std::string find_program(const std::string& name);
 void spit(const std::string& path, const std::string& content);
 
 // A child process whose output goes to a log file. Killed (SIGKILL) on destruction if running.

@@ -33,15 +33,6 @@ std::string trimmed(std::string s) {
   return s;
 }
 
-// The first of the usual places that holds an executable called name ("" when none does).
-std::string find_program(const std::string& name) {
-  for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin", "/bin", "/usr/local/sbin", "/usr/local/bin"}) {
-    std::string p = std::string(dir) + "/" + name;
-    if (::access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
-
 bool kernel_has_filesystem(const std::string& type) {
   std::string all = slurp("/proc/filesystems");
   return all.find("\t" + type + "\n") != std::string::npos;

@@ -23,14 +23,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string find_program(const std::string& name) {
-  for (const char* dir : {"/usr/sbin", "/sbin", "/usr/bin", "/bin"}) {
-    std::string p = std::string(dir) + "/" + name;
-    if (::access(p.c_str(), X_OK) == 0) return p;
-  }
-  return "";
-}
-
 void set_key(std::string& cfg, const std::string& key, const std::string& value) {
   auto at = cfg.find(key + " = ");
   REQUIRE(at != std::string::npos);
