@@ -1,4 +1,5 @@
 #include "collector/ctl/alert_commands.h"
+#include "collector/ctl/session.h"
 
 #include <iostream>
 #include <memory>
@@ -11,9 +12,6 @@ namespace vigil::ctl {
 namespace json = boost::json;
 
 namespace {
-
-constexpr int kOk = 0;
-constexpr int kFailure = 1;
 
 struct AlertArgs {
   std::string status, severity, policy, user, since, until, id;

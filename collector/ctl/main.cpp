@@ -16,6 +16,7 @@
 #include "collector/ctl/ctl_config.h"
 #include "collector/ctl/https_client.h"
 #include "collector/ctl/output.h"
+#include "collector/ctl/session.h"
 #include "collector/ctl/policy_commands.h"
 
 namespace json = boost::json;
@@ -23,41 +24,6 @@ using namespace vigil;
 using namespace vigil::ctl;
 
 namespace {
-
-constexpr int kOk = 0;
-constexpr int kFailure = 1;
-constexpr int kUsage = 2;
-
-void complain(const std::string& message) { std::cerr << "vigilctl: " << message << '\n'; }
-
-// What every command needs: where the API is and how to talk to it.
-struct Session {
-  CtlSettings settings;
-  HttpsClient client;
-};
-
-// Resolves the settings and prepares the client; on failure prints why and sets exit_code.
-std::optional<Session> open_session(const CtlFlags& flags, int& exit_code) {
-  auto settings = resolve_settings(flags, process_env);
-  if (!settings) {
-    complain(settings.error());
-    exit_code = kUsage;
-    return std::nullopt;
-  }
-  auto url = parse_server_url(settings->server);
-  if (!url) {
-    complain(url.error());
-    exit_code = kUsage;
-    return std::nullopt;
-  }
-  auto client = HttpsClient::create(*url, settings->ca_pem);
-  if (!client) {
-    complain(client.error() + " (CA file " + settings->ca_path + ")");
-    exit_code = kUsage;
-    return std::nullopt;
-  }
-  return Session{std::move(*settings), std::move(*client)};
-}
 
 std::string server_error_text(const std::string& body) {
   boost::system::error_code ec;

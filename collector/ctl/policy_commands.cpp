@@ -9,45 +9,13 @@
 
 #include "collector/ctl/https_client.h"
 #include "collector/ctl/output.h"
+#include "collector/ctl/session.h"
 
 namespace json = boost::json;
 
 namespace vigil::ctl {
 
 namespace {
-
-constexpr int kOk = 0;
-constexpr int kFailure = 1;
-constexpr int kUsage = 2;
-
-void complain(const std::string& message) { std::cerr << "vigilctl: " << message << '\n'; }
-
-struct Session {
-  CtlSettings settings;
-  HttpsClient client;
-};
-
-std::optional<Session> open_session(const CtlFlags& flags, int& code) {
-  auto settings = resolve_settings(flags, process_env);
-  if (!settings) {
-    complain(settings.error());
-    code = kUsage;
-    return std::nullopt;
-  }
-  auto url = parse_server_url(settings->server);
-  if (!url) {
-    complain(url.error());
-    code = kUsage;
-    return std::nullopt;
-  }
-  auto client = HttpsClient::create(*url, settings->ca_pem);
-  if (!client) {
-    complain(client.error() + " (CA file " + settings->ca_path + ")");
-    code = kUsage;
-    return std::nullopt;
-  }
-  return Session{std::move(*settings), std::move(*client)};
-}
 
 struct Answer {
   int status = 0;
