@@ -6,6 +6,7 @@
 #include <signal.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
+#include <sys/mount.h>
 #include <unistd.h>
 
 #include <cstring>
@@ -63,6 +64,24 @@ std::string find_program(const std::string& name) {
     if (::access(p.c_str(), X_OK) == 0) return p;
   }
   return "";
+}
+
+std::string trimmed(std::string s) {
+  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
+  return s;
+}
+
+LoopDevice::LoopDevice(const std::string& file) {
+  auto r = run_command({find_program("losetup"), "-f", "--show", file});
+  if (r.exit_code == 0 && r.out.rfind("/dev/loop", 0) == 0) node = trimmed(r.out);
+}
+
+LoopDevice::~LoopDevice() {
+  if (!node.empty()) run_command({find_program("losetup"), "-d", node});
+}
+
+MountGuard::~MountGuard() {
+  if (mounted) ::umount2(point.c_str(), MNT_DETACH);
 }
 
 std::string str(const boost::json::object& o, const char* key) {

@@ -27,6 +27,25 @@ std::uint64_t u64(const boost::json::object& o, const char* key);
 // Full path of a program in the usual places (/usr/sbin, /sbin, /usr/bin, /bin, /usr/local/...),
 // "" when not installed.
 std::string find_program(const std::string& name);
+// s without trailing newlines and spaces (command output).
+std::string trimmed(std::string s);
+
+// A loop device attached to a file (losetup -f); node is "" when none could be attached.
+// Detached on destruction whatever happened.
+struct LoopDevice {
+  std::string node;
+  explicit LoopDevice(const std::string& file);
+  ~LoopDevice();
+  LoopDevice(const LoopDevice&) = delete;
+  LoopDevice& operator=(const LoopDevice&) = delete;
+};
+
+// A mount undone on destruction whatever happened (lazily, so a busy mount cannot block cleanup).
+struct MountGuard {
+  std::string point;
+  bool mounted = false;
+  ~MountGuard();
+};
 void spit(const std::string& path, const std::string& content);
 
 // A child process whose output goes to a log file. Killed (SIGKILL) on destruction if running.

@@ -28,38 +28,10 @@ bool flag(const json::object& o, const char* k) {
   return v && v->is_bool() && v->as_bool();
 }
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 bool kernel_has_filesystem(const std::string& type) {
   std::string all = slurp("/proc/filesystems");
   return all.find("\t" + type + "\n") != std::string::npos;
 }
-
-// A loop device attached to a file; detached on destruction whatever happened.
-struct LoopDevice {
-  std::string node;
-  explicit LoopDevice(const std::string& file) {
-    auto r = run_command({find_program("losetup"), "-f", "--show", file});
-    if (r.exit_code == 0 && r.out.rfind("/dev/loop", 0) == 0) node = trimmed(r.out);
-  }
-  ~LoopDevice() {
-    if (!node.empty()) run_command({find_program("losetup"), "-d", node});
-  }
-  LoopDevice(const LoopDevice&) = delete;
-  LoopDevice& operator=(const LoopDevice&) = delete;
-};
-
-// A mount undone on destruction whatever happened (lazily, so a busy mount cannot block cleanup).
-struct MountGuard {
-  std::string point;
-  bool mounted = false;
-  ~MountGuard() {
-    if (mounted) ::umount2(point.c_str(), MNT_DETACH);
-  }
-};
 
 // How this machine can mount a real FAT-family filesystem: the kernel's vfat driver when it has
 // one, else exFAT through FUSE (exfat-fuse), which is a real exFAT implementation on the real

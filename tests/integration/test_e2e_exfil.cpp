@@ -39,32 +39,6 @@ const json::object& obj(const json::object& o, const char* k) {
   return v && v->is_object() ? v->as_object() : empty;
 }
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
-struct LoopDevice {
-  std::string node;
-  explicit LoopDevice(const std::string& file) {
-    auto r = run_command({find_program("losetup"), "-f", "--show", file});
-    if (r.exit_code == 0 && r.out.rfind("/dev/loop", 0) == 0) node = trimmed(r.out);
-  }
-  ~LoopDevice() {
-    if (!node.empty()) run_command({find_program("losetup"), "-d", node});
-  }
-  LoopDevice(const LoopDevice&) = delete;
-  LoopDevice& operator=(const LoopDevice&) = delete;
-};
-
-struct MountGuard {
-  std::string point;
-  bool mounted = false;
-  ~MountGuard() {
-    if (mounted) ::umount2(point.c_str(), MNT_DETACH);
-  }
-};
-
 void set_key(const std::string& adir, const std::string& key, const std::string& value) {
   std::string cfg = slurp(adir + "/agent.toml");
   auto at = cfg.find("\n" + key + " = ");

@@ -31,11 +31,6 @@ using namespace std::chrono_literals;
 
 namespace {
 
-std::string trimmed(std::string s) {
-  while (!s.empty() && (s.back() == '\n' || s.back() == ' ')) s.pop_back();
-  return s;
-}
-
 bool sh(const std::string& cmd) {
   auto r = run_command({"/bin/sh", "-c", cmd}, 120s);
   if (r.exit_code != 0) WARN("command failed: " << cmd << ": " << r.err);
