@@ -40,7 +40,7 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
     return err(where(path, e.source()) + ": " + std::string(e.description()));
   }
   CollectorConfig cfg;
-  static const std::set<std::string> sections{"ingest", "api", "storage", "server", "import"};
+  static const std::set<std::string> sections{"ingest", "api", "storage", "server", "import", "engine"};
   for (auto& [key, node] : root) {
     std::string k(key.str());
     if (!sections.count(k)) return err(where(path, node.source()) + ": unknown section '" + k + "'");
@@ -82,11 +82,25 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
         auto* n = v.as_integer();
         if (!n || n->get() < 1 || n->get() > 3600) return err(at + ": import.poll_seconds must be an integer 1..3600");
         cfg.import_poll_seconds = static_cast<int>(n->get());
+      } else if (k == "engine" && (s == "work_start_hour" || s == "work_end_hour" || s == "utc_offset_minutes" ||
+                                   s == "analytics_min_group")) {
+        struct Bound { int lo, hi; int* into; };
+        const Bound b = s == "work_start_hour"      ? Bound{0, 23, &cfg.work_start_hour}
+                        : s == "work_end_hour"      ? Bound{1, 24, &cfg.work_end_hour}
+                        : s == "utc_offset_minutes" ? Bound{-720, 840, &cfg.utc_offset_minutes}
+                                                    : Bound{2, 1000, &cfg.analytics_min_group};
+        auto* n = v.as_integer();
+        if (!n || n->get() < b.lo || n->get() > b.hi)
+          return err(at + ": engine." + s + " must be an integer " + std::to_string(b.lo) + ".." + std::to_string(b.hi));
+        *b.into = static_cast<int>(n->get());
       } else {
         return err(at + ": unknown key '" + k + "." + s + "'");
       }
     }
   }
+  if (cfg.work_start_hour >= cfg.work_end_hour)
+    return err(path + ": engine.work_start_hour (" + std::to_string(cfg.work_start_hour) +
+               ") must be before engine.work_end_hour (" + std::to_string(cfg.work_end_hour) + ")");
   return cfg;
 }
 
@@ -96,7 +110,11 @@ std::string render_collector_config(const CollectorConfig& c) {
     << "[ingest]\n# Agents connect here (mutual TLS).\nlisten = \"" << c.ingest_address << ":" << c.ingest_port << "\"\n\n"
     << "[api]\n# HTTPS API used by vigilctl and the console.\nlisten = \"" << c.api_address << ":" << c.api_port << "\"\n\n"
     << "[storage]\nbackend = \"" << c.storage_backend << "\"\npath = \"" << c.sqlite_path << "\"\n\n"
-    << "[server]\nio_threads = " << c.io_threads << "\n";
+    << "[server]\nio_threads = " << c.io_threads << "\n\n"
+    << "[engine]\n# The working day (local = UTC + utc_offset_minutes) for \"after hours\" until a user has\n"
+    << "# enough history of their own; analytics hides groups smaller than analytics_min_group.\n"
+    << "work_start_hour = " << c.work_start_hour << "\nwork_end_hour = " << c.work_end_hour
+    << "\nutc_offset_minutes = " << c.utc_offset_minutes << "\nanalytics_min_group = " << c.analytics_min_group << "\n";
   return o.str();
 }
 

@@ -22,6 +22,10 @@ struct CollectorConfig {
   std::string import_hr_dir = "import/hr";
   std::string import_attributes_dir = "import/attributes";
   int import_poll_seconds = 5;
+  // [engine]: the organisation's working day, used for "after hours" until a user has enough
+  // history of their own (local time = UTC + offset), and the smallest group analytics shows.
+  int work_start_hour = 8, work_end_hour = 18, utc_offset_minutes = 0;
+  int analytics_min_group = 5;
 };
 
 Result<CollectorConfig> load_collector_config(const std::string& path);

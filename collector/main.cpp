@@ -87,7 +87,12 @@ int cmd_run(const std::string& data_dir) {
   std::shared_ptr<const policy::PolicyDirectory> directory = *policies;
   auto alert_store = policy::AlertStore::open(db_path);
   if (!alert_store) return fail("opening the policy engine state in " + db_path + ": " + alert_store.error());
-  policy::PolicyEngine engine(directory, policy::EngineSettings{}, alert_store->get());
+  policy::EngineSettings engine_settings;
+  engine_settings.work_start_hour = cfg->work_start_hour;
+  engine_settings.work_end_hour = cfg->work_end_hour;
+  engine_settings.utc_offset_minutes = cfg->utc_offset_minutes;
+  engine_settings.analytics_min_group = static_cast<std::size_t>(cfg->analytics_min_group);
+  policy::PolicyEngine engine(directory, engine_settings, alert_store->get());
   if (auto s = engine.load(); !s) return fail(s.error());
   if (!engine.has_history()) {
     // A new engine state: count what the store already holds, so baselines start from history.
