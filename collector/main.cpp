@@ -15,6 +15,7 @@
 #include "collector/policy/csv_import.h"
 #include "collector/policy/drop_dir.h"
 #include "collector/policy/policy_store.h"
+#include "collector/ingest/recorded_import.h"
 #include "collector/policy/alert_store.h"
 #include "collector/policy/engine.h"
 #include "collector/policy/engine_feed.h"
@@ -119,6 +120,10 @@ int cmd_run(const std::string& data_dir) {
   // Room for a CSV import at its size cap, so the importer (not the HTTP layer) says what is wrong.
   api_opts.max_body_bytes = std::max(api_opts.max_body_bytes, policy::kMaxCsvBytes + (64u << 10));
   ApiServer api(io, *api_cfg, **store, api_opts, configs->get(), policies->get(), &engine);
+  RecordedImport recorded(**store, [&feed](const std::string& device, std::shared_ptr<const v1::EventBatch> batch) {
+    feed.push(device, std::move(batch));
+  });
+  api.handler().set_recorded_import(&recorded);
   if (auto s = api.listen(); !s) return fail(s.error());
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);

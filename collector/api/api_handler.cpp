@@ -144,7 +144,7 @@ Dispatch ApiHandler::dispatch(const HttpRequest& req) const {
     Permission permission;
     RouteFn fn;
   };
-  static constexpr std::array<Route, 10> kRoutes{{
+  static constexpr std::array<Route, 11> kRoutes{{
       {http::verb::get, "/api/v1/health", Permission::ReadHealth, &ApiHandler::health},
       {http::verb::get, "/api/v1/events", Permission::ReadEvents, &ApiHandler::events},
       {http::verb::get, "/api/v1/devices", Permission::ReadDevices, &ApiHandler::devices},
@@ -155,6 +155,7 @@ Dispatch ApiHandler::dispatch(const HttpRequest& req) const {
       {http::verb::get, "/api/v1/alerts", Permission::ReadAlerts, &ApiHandler::list_alerts},
       {http::verb::get, "/api/v1/users/in-scope", Permission::ReadAlerts, &ApiHandler::users_in_scope},
       {http::verb::get, "/api/v1/analytics", Permission::ReadAnalytics, &ApiHandler::analytics},
+      {http::verb::post, "/api/v1/recorded-activity", Permission::ImportActivity, &ApiHandler::import_recorded},
   }};
 
   auto [raw_path, query] = split_target(to_sv(req.target()));

@@ -33,6 +33,7 @@ enum class Permission {
   ReadPolicies, ManagePolicies,      // policies, templates, DLP rules
   ReadPeople, ManagePeople,          // HR records and user attributes (imports)
   ReadAlerts, ReadAnalytics,
+  ImportActivity,                    // recorded activity into the store (api_import.cpp)
 };
 
 // Who made the request, once authenticated.
@@ -50,6 +51,8 @@ inline constexpr std::uint32_t kMaxEnrollTokenUses = 100000;
 inline constexpr std::size_t kDefaultEventLimit = 1000;
 inline constexpr std::size_t kMaxEventLimit = 100000;
 
+class RecordedImport;
+
 class ApiHandler {
  public:
   // configs: null when the collector serves no collection config (tests of other routes).
@@ -57,6 +60,9 @@ class ApiHandler {
   // engine: null when the collector runs no policy engine (alert routes answer 503).
   ApiHandler(EventStore& store, std::string admin_token_sha256, CollectionConfigs* configs = nullptr,
              policy::SqlitePolicyStore* policies = nullptr, const policy::PolicyEngine* engine = nullptr);
+
+  // Optional services, set before the handler serves (null: their routes answer 503).
+  void set_recorded_import(RecordedImport* importer);
 
   Dispatch dispatch(const HttpRequest& request) const;
   // dispatch() and, when needed, its storage job on the calling thread.
@@ -83,11 +89,14 @@ class ApiHandler {
   Dispatch show_alert(const std::string& id, std::string_view query) const;
   Dispatch users_in_scope(const HttpRequest& request, std::string_view query) const;
   Dispatch analytics(const HttpRequest& request, std::string_view query) const;
+  // Recorded activity (api_import.cpp).
+  Dispatch import_recorded(const HttpRequest& request, std::string_view query) const;
 
   EventStore& store_;
   CollectionConfigs* configs_;
   policy::SqlitePolicyStore* policies_;
   const policy::PolicyEngine* engine_;
+  RecordedImport* recorded_import_ = nullptr;
   std::string admin_token_sha256_;
 };
 

@@ -267,6 +267,8 @@ ApiServer::~ApiServer() {
   state_->pool.join();
 }
 
+ApiHandler& ApiServer::handler() { return state_->handler; }
+
 Status ApiServer::listen() {
   auto& st = *state_;
   const std::string where = st.opts.address + ":" + std::to_string(st.opts.port);

@@ -21,6 +21,7 @@
 #include <memory>
 #include <string>
 
+#include "collector/api/api_handler.h"
 #include "collector/config/collection_configs.h"
 #include "collector/policy/policy_store.h"
 #include "collector/policy/engine.h"
@@ -53,6 +54,8 @@ class ApiServer {
 
   // Binds and starts accepting; errors read like "bind 127.0.0.1:8443: Address already in use".
   Status listen();
+  // The request handler, to give it optional services (set them before listen()).
+  ApiHandler& handler();
   // The bound port (useful after listening on port 0).
   std::uint16_t port() const { return port_; }
   // Stops accepting; requests in flight are answered, then their connections close.

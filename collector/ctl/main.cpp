@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collector/ctl/alert_commands.h"
+#include "collector/ctl/import_commands.h"
 #include "collector/ctl/ctl_config.h"
 #include "collector/ctl/https_client.h"
 #include "collector/ctl/output.h"
@@ -37,7 +38,7 @@ std::string server_error_text(const std::string& body) {
 }
 
 // One API call; returns the JSON object of a 2xx answer, or prints why not and sets exit_code.
-std::optional<json::object> call(Session& s, std::string_view method, const std::string& target,
+std::optional<json::object> call_object(Session& s, std::string_view method, const std::string& target,
                                  const std::string& body, int& exit_code) {
   const std::string where = s.client.server().authority();
   auto res = s.client.request(method, target, {{"Authorization", "Bearer " + s.settings.token}}, body);
@@ -108,7 +109,7 @@ int cmd_enroll_token_create(const CtlFlags& flags, const EnrollTokenArgs& a) {
   json::object body;
   if (a.uses) body["uses"] = *a.uses;
   if (!a.ttl.empty()) body["ttl"] = a.ttl;
-  auto r = call(*s, "POST", "/api/v1/enroll-tokens", json::serialize(body), code);
+  auto r = call_object(*s, "POST", "/api/v1/enroll-tokens", json::serialize(body), code);
   if (!r) return code;
   const std::string token = field_text(*r, "token");
   if (token.empty()) {
@@ -151,7 +152,7 @@ int cmd_events(const CtlFlags& flags, const EventsArgs& a) {
   add("until", a.until);
   add("path", a.path);
   if (a.limit) add("limit", std::to_string(*a.limit));
-  auto r = call(*s, "GET", "/api/v1/events" + query, "", code);
+  auto r = call_object(*s, "GET", "/api/v1/events" + query, "", code);
   if (!r) return code;
   auto* events = array_field(*r, "events", s->client.server().authority(), code);
   if (!events) return code;
@@ -189,7 +190,7 @@ int cmd_devices(const CtlFlags& flags, bool as_json) {
   int code = kOk;
   auto s = open_session(flags, code);
   if (!s) return code;
-  auto r = call(*s, "GET", "/api/v1/devices", "", code);
+  auto r = call_object(*s, "GET", "/api/v1/devices", "", code);
   if (!r) return code;
   auto* devices = array_field(*r, "devices", s->client.server().authority(), code);
   if (!devices) return code;
@@ -271,7 +272,7 @@ int cmd_config_show(const CtlFlags& flags, const ConfigArgs& a) {
   int code = kOk;
   auto s = open_session(flags, code);
   if (!s) return code;
-  auto r = call(*s, "GET", config_target(a.device), "", code);
+  auto r = call_object(*s, "GET", config_target(a.device), "", code);
   if (!r) return code;
   if (a.json) {
     std::cout << json::serialize(*r) << std::endl;
@@ -307,7 +308,7 @@ int cmd_config_set(const CtlFlags& flags, const ConfigArgs& a) {
   int code = kOk;
   auto s = open_session(flags, code);
   if (!s) return code;
-  auto r = call(*s, "PUT", config_target(a.device), body, code);
+  auto r = call_object(*s, "PUT", config_target(a.device), body, code);
   if (!r) return code;
   if (a.json) {
     std::cout << json::serialize(*r) << std::endl;
@@ -323,7 +324,7 @@ int cmd_config_reset(const CtlFlags& flags, const ConfigArgs& a) {
   int code = kOk;
   auto s = open_session(flags, code);
   if (!s) return code;
-  auto r = call(*s, "DELETE", config_target(a.device), "", code);
+  auto r = call_object(*s, "DELETE", config_target(a.device), "", code);
   if (!r) return code;
   if (a.json) {
     std::cout << json::serialize(*r) << std::endl;
@@ -401,11 +402,12 @@ int main(int argc, char** argv) {
   reset->callback([&] { result = cmd_config_reset(flags, cf); });
 
   add_policy_commands(app, flags, result);
+  add_import_commands(app, flags, result);
   // alerts, users --in-scope, analytics (alert_commands.cpp): plain GETs through one session.
   add_alert_commands(app, [&flags](const std::string& target, int& code) -> std::optional<json::object> {
     auto s = open_session(flags, code);
     if (!s) return std::nullopt;
-    return call(*s, "GET", target, "", code);
+    return call_object(*s, "GET", target, "", code);
   }, result);
 
   try {
