@@ -22,12 +22,6 @@ constexpr std::int64_t kNsPerSecond = 1000000000;
 constexpr std::int64_t kDefaultTokenTtlNs = 24 * 3600 * kNsPerSecond;
 constexpr std::int64_t kMaxTokenTtlNs = 365 * 24 * 3600 * kNsPerSecond;
 
-using RouteFn = Dispatch (ApiHandler::*)(const HttpRequest&, std::string_view) const;
-
-// The admin token holds every permission. Roles (Analysts, Investigators, Viewer, Auditors)
-// will map onto these names; the per-route check below stays where it is.
-bool allowed(const Caller& caller, Permission) { return caller.name == "admin"; }
-
 bool iequals(std::string_view a, std::string_view b) {
   return a.size() == b.size() &&
          std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -120,6 +114,9 @@ ApiHandler::ApiHandler(EventStore& store, std::string admin_token_sha256, Collec
       engine_(engine),
       admin_token_sha256_(std::move(admin_token_sha256)) {}
 
+void ApiHandler::set_authenticator(const Authenticator* authenticator) { authenticator_ = authenticator; }
+void ApiHandler::set_audit_sink(AuditSink* sink) { audit_sink_ = sink; }
+
 std::optional<HttpResponse> ApiHandler::authenticate(const HttpRequest& req, Caller& caller) const {
   auto it = req.find(http::field::authorization);
   if (it == req.end())
@@ -130,79 +127,137 @@ std::optional<HttpResponse> ApiHandler::authenticate(const HttpRequest& req, Cal
     return error_response(http::status::unauthorized, "the Authorization header must use the Bearer scheme");
   std::string_view token = trim(value.substr(space + 1));
   if (token.empty()) return error_response(http::status::unauthorized, "empty bearer token");
-  if (admin_token_sha256_.empty() ||
-      !crypto::constant_time_equal(crypto::sha256_hex(token), admin_token_sha256_))
-    return error_response(http::status::unauthorized, "invalid API token");
-  caller.name = "admin";
-  return std::nullopt;
+  if (!admin_token_sha256_.empty() && crypto::constant_time_equal(crypto::sha256_hex(token), admin_token_sha256_)) {
+    caller.name = "admin";
+    caller.permissions = all_permissions();
+    return std::nullopt;
+  }
+  if (authenticator_ != nullptr) {
+    auto found = authenticator_->authenticate_token(token);
+    if (!found) return error_response(http::status::unauthorized, found.error());
+    std::string remote = std::move(caller.remote);
+    caller = std::move(*found);
+    caller.remote = std::move(remote);
+    return std::nullopt;
+  }
+  return error_response(http::status::unauthorized, "invalid API token");
 }
 
-Dispatch ApiHandler::dispatch(const HttpRequest& req) const {
-  struct Route {
-    http::verb method;
-    std::string_view path;
-    Permission permission;
-    RouteFn fn;
-  };
-  static constexpr std::array<Route, 11> kRoutes{{
-      {http::verb::get, "/api/v1/health", Permission::ReadHealth, &ApiHandler::health},
-      {http::verb::get, "/api/v1/events", Permission::ReadEvents, &ApiHandler::events},
-      {http::verb::get, "/api/v1/devices", Permission::ReadDevices, &ApiHandler::devices},
-      {http::verb::post, "/api/v1/enroll-tokens", Permission::ManageEnrollment, &ApiHandler::create_enroll_token},
-      {http::verb::get, "/api/v1/collection-config", Permission::ReadConfig, &ApiHandler::get_collection_config},
-      {http::verb::put, "/api/v1/collection-config", Permission::ManageConfig, &ApiHandler::put_collection_config},
-      {http::verb::delete_, "/api/v1/collection-config", Permission::ManageConfig, &ApiHandler::delete_collection_config},
-      {http::verb::get, "/api/v1/alerts", Permission::ReadAlerts, &ApiHandler::list_alerts},
-      {http::verb::get, "/api/v1/users/in-scope", Permission::ReadAlerts, &ApiHandler::users_in_scope},
-      {http::verb::get, "/api/v1/analytics", Permission::ReadAnalytics, &ApiHandler::analytics},
-      {http::verb::post, "/api/v1/recorded-activity", Permission::ImportActivity, &ApiHandler::import_recorded},
-  }};
+Status ApiHandler::audit(const Caller& caller, std::string_view action, std::string_view target, int status,
+                         std::string_view detail) const {
+  if (audit_sink_ == nullptr) return {};
+  return audit_sink_->record(AuditEntry{caller.name, caller.remote, std::string(action), std::string(target), status,
+                                        std::string(detail)});
+}
 
+namespace {
+
+std::vector<std::string_view> segments(std::string_view path) {
+  std::vector<std::string_view> out;
+  std::size_t at = 1;  // past the leading '/'
+  while (at <= path.size()) {
+    std::size_t end = path.find('/', at);
+    if (end == std::string_view::npos) end = path.size();
+    out.push_back(path.substr(at, end - at));
+    at = end + 1;
+  }
+  return out;
+}
+
+// How many literal segments of the pattern match, or -1 when it does not match the path.
+int match(std::string_view pattern, const std::vector<std::string_view>& path, std::vector<std::string>* params) {
+  auto pat = segments(pattern);
+  if (pat.size() != path.size()) return -1;
+  int literal = 0;
+  for (std::size_t i = 0; i < pat.size(); ++i) {
+    if (pat[i].size() > 2 && pat[i].front() == '{' && pat[i].back() == '}') {
+      if (path[i].empty()) return -1;
+      if (params) params->emplace_back(path[i]);
+    } else if (pat[i] == path[i]) {
+      ++literal;
+    } else {
+      return -1;
+    }
+  }
+  return literal;
+}
+
+}  // namespace
+
+Dispatch ApiHandler::audited(Dispatch d, const HttpRequest& req, const std::string& path, const Caller& caller) const {
+  const bool changes = req.method() != http::verb::get && req.method() != http::verb::head;
+  if (audit_sink_ == nullptr) return d;
+  std::string action = std::string(to_sv(req.method_string())) + " " + path;
+  if (d.response) {
+    const int status = static_cast<int>(d.response->result_int());
+    const bool refused = status == 401 || status == 403;
+    if (changes || refused) {
+      if (auto s = audit(caller, action, path, status); !s)
+        return now(error_response(http::status::service_unavailable, "audit log unavailable: " + s.error()));
+    }
+    return d;
+  }
+  if (!changes) return d;
+  // The change and its record: the record follows the outcome, so a failed change is recorded as
+  // failed. An audit log that cannot record turns the answer into a 503 the client sees.
+  return Dispatch{std::nullopt, [this, job = std::move(d.storage_job), caller, action, path]() {
+                    HttpResponse r = job();
+                    if (auto s = audit(caller, action, path, static_cast<int>(r.result_int())); !s)
+                      return error_response(http::status::service_unavailable,
+                                            "the change was made but the audit log could not record it: " + s.error());
+                    return r;
+                  }};
+}
+
+Dispatch ApiHandler::dispatch(const HttpRequest& req, std::string_view remote) const {
   auto [raw_path, query] = split_target(to_sv(req.target()));
   auto path = percent_decode(raw_path, false);
   if (!path) return bad_request("request path: " + path.error());
   if (path->rfind(kApiPrefix, 0) != 0 && *path != "/api/v1")
     return now(error_response(http::status::not_found, "no such endpoint: " + *path + " (the API lives under /api/v1/)"));
+  const auto path_segments = segments(*path);
+
+  // The most specific pattern that matches the path, and the route for this method on it.
+  int best = -1;
+  const Route* chosen = nullptr;
+  for (const auto& r : routes()) {
+    const int score = match(r.pattern, path_segments, nullptr);
+    if (score < 0 || score < best) continue;
+    if (score > best) chosen = nullptr;
+    best = score;
+    if (r.method == req.method()) chosen = &r;
+  }
 
   Caller caller;
-  if (auto refused = authenticate(req, caller)) return now(std::move(*refused));
-  if (auto d = policy_routes(req, *path, query, caller)) return std::move(*d);
-
-  // /api/v1/alerts/{id}: the one route with a path parameter.
-  constexpr std::string_view kAlertPrefix = "/api/v1/alerts/";
-  if (path->size() > kAlertPrefix.size() && path->rfind(kAlertPrefix, 0) == 0) {
-    if (req.method() != http::verb::get) {
-      auto r = error_response(http::status::method_not_allowed, std::string(to_sv(req.method_string())) + " is not allowed on " + *path + " (allowed: GET)");
-      r.set(http::field::allow, "GET");
-      return now(std::move(r));
-    }
-    if (!allowed(caller, Permission::ReadAlerts))
-      return now(error_response(http::status::forbidden, "'" + caller.name + "' may not use " + *path));
-    return show_alert(path->substr(kAlertPrefix.size()), query);
+  caller.remote = std::string(remote);
+  // Public routes (login) need no credentials; everything else authenticates before the path
+  // is judged, so an unauthenticated caller learns nothing about which paths exist.
+  if (chosen == nullptr || !chosen->is_public) {
+    if (auto refused = authenticate(req, caller)) return audited(now(std::move(*refused)), req, *path, caller);
   }
-
-  std::string allow;
-  for (const auto& r : kRoutes) {
-    if (r.path != *path) continue;
-    if (r.method != req.method()) {
-      allow += (allow.empty() ? "" : ", ") + std::string(to_sv(http::to_string(r.method)));
-      continue;
-    }
-    if (!allowed(caller, r.permission))
-      return now(error_response(http::status::forbidden, "'" + caller.name + "' may not use " + *path));
-    return (this->*r.fn)(req, query);
-  }
-  if (!allow.empty()) {
+  if (best < 0) return now(error_response(http::status::not_found, "no such endpoint: " + *path));
+  if (chosen == nullptr) {
+    std::string allow;
+    for (const auto& r : routes())
+      if (match(r.pattern, path_segments, nullptr) == best)
+        allow += (allow.empty() ? "" : ", ") + std::string(to_sv(http::to_string(r.method)));
     auto r = error_response(http::status::method_not_allowed,
                             std::string(to_sv(req.method_string())) + " is not allowed on " + *path + " (allowed: " + allow + ")");
     r.set(http::field::allow, allow);
     return now(std::move(r));
   }
-  return now(error_response(http::status::not_found, "no such endpoint: " + *path));
+  if (!chosen->is_public && !caller.may(chosen->permission))
+    return audited(now(error_response(http::status::forbidden,
+                                      "'" + caller.name + "' may not use " + std::string(to_sv(req.method_string())) + " " +
+                                          *path + " (needs permission " + std::string(permission_name(chosen->permission)) + ")")),
+                   req, *path, caller);
+  RouteCall call{req, *path, query, caller, {}};
+  match(chosen->pattern, path_segments, &call.params);
+  return audited(chosen->run(*this, call), req, *path, caller);
 }
 
-HttpResponse ApiHandler::handle(const HttpRequest& req) const {
-  auto d = dispatch(req);
+HttpResponse ApiHandler::handle(const HttpRequest& req, std::string_view remote) const {
+  auto d = dispatch(req, remote);
   if (d.response) return std::move(*d.response);
   return d.storage_job();
 }

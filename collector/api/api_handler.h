@@ -5,8 +5,11 @@
 // - Every /api/v1 route requires `Authorization: Bearer <token>`; the token is compared by
 //   SHA-256 in constant time and never kept, logged or echoed. Authentication happens before
 //   routing, so an unauthenticated caller learns nothing about which paths exist.
-// - Each route names the Permission it needs and is checked against the caller before it runs
-//   (today the admin token holds every permission; roles map onto the same names later).
+// - Routes are one table (routes()): method, path pattern with {parameters}, the Permission it
+//   needs. The caller is checked against it before the route runs: 401 without valid
+//   credentials, 403 without the permission, 405 with Allow when only the method is wrong.
+// - Every request that changes something (any method but GET) is recorded in the audit sink with
+//   its outcome, refusals included.
 // - Input is validated before storage is touched: unknown query parameters or body fields, wrong
 //   types, out-of-range values are 400 with {"error": "..."} naming the parameter or field.
 // - dispatch() never blocks: work that touches storage comes back as a job for the caller to run
@@ -18,6 +21,9 @@
 #include <optional>
 #include <string>
 
+#include "collector/api/api_access.h"
+#include "collector/api/audit_sink.h"
+#include "collector/api/authenticator.h"
 #include "collector/config/collection_configs.h"
 #include "collector/policy/policy_store.h"
 #include "collector/policy/engine.h"
@@ -28,23 +34,30 @@ namespace vigil::collector {
 using HttpRequest = boost::beast::http::request<boost::beast::http::string_body>;
 using HttpResponse = boost::beast::http::response<boost::beast::http::string_body>;
 
-enum class Permission {
-  ReadHealth, ReadEvents, ReadDevices, ManageEnrollment, ReadConfig, ManageConfig,
-  ReadPolicies, ManagePolicies,      // policies, templates, DLP rules
-  ReadPeople, ManagePeople,          // HR records and user attributes (imports)
-  ReadAlerts, ReadAnalytics,
-  ImportActivity,                    // recorded activity into the store (api_import.cpp)
-};
-
-// Who made the request, once authenticated.
-struct Caller {
-  std::string name;  // "admin" for the admin token
-};
 
 // A request is either answered at once (bad input, auth, health) or needs storage.
 struct Dispatch {
   std::optional<HttpResponse> response;
   std::function<HttpResponse()> storage_job;  // set when response is not; may block
+};
+
+class ApiHandler;
+
+// One request matched to a route: the {parameters} of its pattern in order.
+struct RouteCall {
+  const HttpRequest& req;
+  const std::string& path;
+  std::string_view query;
+  const Caller& caller;
+  std::vector<std::string> params;
+};
+
+struct Route {
+  boost::beast::http::verb method;
+  std::string_view pattern;  // "/api/v1/cases/{id}/notes": {x} matches one non-empty segment
+  Permission permission;
+  Dispatch (*run)(const ApiHandler&, const RouteCall&);
+  bool is_public = false;    // no credentials needed (login); still rate-limited by its route
 };
 
 inline constexpr std::uint32_t kMaxEnrollTokenUses = 100000;
@@ -63,13 +76,27 @@ class ApiHandler {
 
   // Optional services, set before the handler serves (null: their routes answer 503).
   void set_recorded_import(RecordedImport* importer);
+  // Accounts and roles: tokens other than the bootstrap admin token are checked here.
+  void set_authenticator(const Authenticator* authenticator);
+  // The audit log: every change and refusal is recorded there (null: nothing is recorded).
+  void set_audit_sink(AuditSink* sink);
 
-  Dispatch dispatch(const HttpRequest& request) const;
+  // Every route the API has, in the order they are matched (literal segments win over {x}).
+  static const std::vector<Route>& routes();
+
+  // remote: the peer's address, for the audit log.
+  Dispatch dispatch(const HttpRequest& request, std::string_view remote = {}) const;
   // dispatch() and, when needed, its storage job on the calling thread.
-  HttpResponse handle(const HttpRequest& request) const;
+  HttpResponse handle(const HttpRequest& request, std::string_view remote = {}) const;
+
+  // Records a sensitive read or a named action (export, reveal_names, escalate) in the audit
+  // sink. Routes call it from their storage jobs; without a sink it does nothing.
+  Status audit(const Caller& caller, std::string_view action, std::string_view target, int status,
+               std::string_view detail = {}) const;
 
  private:
   std::optional<HttpResponse> authenticate(const HttpRequest& request, Caller& caller) const;
+  Dispatch audited(Dispatch d, const HttpRequest& request, const std::string& path, const Caller& caller) const;
 
   Dispatch health(const HttpRequest& request, std::string_view query) const;
   Dispatch events(const HttpRequest& request, std::string_view query) const;
@@ -81,8 +108,7 @@ class ApiHandler {
   Dispatch delete_collection_config(const HttpRequest& request, std::string_view query) const;
   // Policies, templates, DLP rules, HR and user attributes (api_policies.cpp); nullopt when the
   // path is not one of theirs.
-  std::optional<Dispatch> policy_routes(const HttpRequest& request, const std::string& path, std::string_view query,
-                                        const Caller& caller) const;
+  Dispatch policy_routes(const HttpRequest& request, const std::string& path, std::string_view query) const;
 
   // Policy engine routes (api_alerts.cpp).
   Dispatch list_alerts(const HttpRequest& request, std::string_view query) const;
@@ -97,6 +123,8 @@ class ApiHandler {
   policy::SqlitePolicyStore* policies_;
   const policy::PolicyEngine* engine_;
   RecordedImport* recorded_import_ = nullptr;
+  const Authenticator* authenticator_ = nullptr;
+  AuditSink* audit_sink_ = nullptr;
   std::string admin_token_sha256_;
 };
 

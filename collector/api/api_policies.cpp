@@ -122,8 +122,9 @@ HttpResponse import_response(const Result<ImportReport>& r) {
 
 }  // namespace
 
-std::optional<Dispatch> ApiHandler::policy_routes(const HttpRequest& req, const std::string& path,
-                                                  std::string_view query, const Caller& caller) const {
+// The route table (api_routes.cpp) has matched the path and checked method and permission; this
+// works out which resource and id the path names.
+Dispatch ApiHandler::policy_routes(const HttpRequest& req, const std::string& path, std::string_view query) const {
   // Which resource, and the {id} after it when there is one.
   struct Resource {
     std::string_view prefix;
@@ -148,43 +149,11 @@ std::optional<Dispatch> ApiHandler::policy_routes(const HttpRequest& req, const 
       id = path.substr(r.prefix.size() + 1);
     }
   }
-  if (resource.empty()) return std::nullopt;
+  if (resource.empty()) return answer(error_response(http::status::not_found, "no such endpoint: " + path));
   const bool validate = resource == "/api/v1/policies" && id == "validate";
   if (validate) id.clear();
 
   const auto method = req.method();
-  std::string allow;
-  Permission need = Permission::ReadPolicies;
-  bool ok = false;
-  auto offer = [&](http::verb v, Permission p) {
-    allow += (allow.empty() ? "" : ", ") + std::string(sv(http::to_string(v)));
-    if (v == method) {
-      ok = true;
-      need = p;
-    }
-  };
-  const bool people = resource.starts_with("/api/v1/hr") || resource.starts_with("/api/v1/users");
-  if (validate || resource.ends_with("/import")) {
-    offer(http::verb::post, people ? Permission::ManagePeople : Permission::ReadPolicies);
-  } else if (resource == "/api/v1/templates" || resource == "/api/v1/hr" || resource == "/api/v1/users/attributes") {
-    offer(http::verb::get, people ? Permission::ReadPeople : Permission::ReadPolicies);
-  } else if (id.empty()) {
-    offer(http::verb::get, Permission::ReadPolicies);
-    offer(http::verb::post, Permission::ManagePolicies);
-  } else {
-    offer(http::verb::get, Permission::ReadPolicies);
-    offer(http::verb::put, Permission::ManagePolicies);
-    offer(http::verb::delete_, Permission::ManagePolicies);
-  }
-  if (!ok) {
-    auto r = error_response(http::status::method_not_allowed,
-                            std::string(sv(req.method_string())) + " is not allowed on " + path + " (allowed: " + allow + ")");
-    r.set(http::field::allow, allow);
-    return answer(std::move(r));
-  }
-  (void)need;
-  if (caller.name != "admin")  // the admin token holds every permission (see allowed() in api_handler.cpp)
-    return answer(error_response(http::status::forbidden, "'" + caller.name + "' may not use " + path));
   if (!policies_) return answer(error_response(http::status::service_unavailable, "policies are not available"));
   SqlitePolicyStore* store = policies_;
 

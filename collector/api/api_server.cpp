@@ -203,7 +203,7 @@ asio::awaitable<void> serve(std::shared_ptr<State> st, tcp::socket socket) {
     HttpRequest req = parser.release();
     const std::string method(sv(req.method_string()));
     const std::string path(split_target(sv(req.target())).path);
-    Dispatch d = st->handler.dispatch(req);
+    Dispatch d = st->handler.dispatch(req, peer);
     // (No co_await inside ?: — GCC 12 miscompiles temporaries there.)
     HttpResponse res;
     if (d.response) res = std::move(*d.response);

@@ -1,0 +1,58 @@
+// Who may do what through the API: the permissions routes require, and the authenticated caller.
+//
+// Promises:
+// - Every route names exactly one Permission (ApiHandler::routes()); a caller either holds it or
+//   gets 403. Roles (collector/auth) are sets of these permissions; the bootstrap admin token
+//   holds all of them.
+// - A Caller also says which monitored users it may see (population scope) and how their names
+//   are shown (pseudonym unless its role may see names and the deployment allows it). Routes
+//   that return people filter with may_see_user() and print names with shown_user(), never the
+//   raw name.
+#pragma once
+#include <bitset>
+#include <cstddef>
+#include <functional>
+#include <string>
+#include <string_view>
+
+namespace vigil::collector {
+
+enum class Permission : std::size_t {
+  ReadHealth, ReadEvents, ReadDevices, ManageEnrollment, ReadConfig, ManageConfig,
+  ReadPolicies, ManagePolicies,      // policies, templates, DLP rules
+  ReadPeople, ManagePeople,          // HR records and user attributes (imports)
+  ReadAlerts, ReadAnalytics,
+  ImportActivity,                    // recorded activity into the store
+  TriageAlerts,                      // dismiss, confirm into a case, attach to a case
+  ReadCases, ManageCases,            // cases, notes, content explorer; close, escalate
+  SendNotices,                       // notice templates and sending them to a case's user
+  InvestigateActivity,               // queries over all collected activity
+  ExportActivity,                    // query exports (CSV/JSONL files)
+  ReadAudit,                         // the audit log and its verification
+  ManageAccounts,                    // users, role groups, tokens of others
+  RevealNames,                       // see real user names instead of pseudonyms
+  Count_
+};
+inline constexpr std::size_t kPermissionCount = static_cast<std::size_t>(Permission::Count_);
+using PermissionSet = std::bitset<kPermissionCount>;
+
+// Stable snake_case name ("read_alerts"), used in role listings, 403 messages and docs.
+std::string_view permission_name(Permission p);
+PermissionSet all_permissions();
+
+// Who made the request, once authenticated.
+struct Caller {
+  std::string name;       // the account's name; "admin" for the bootstrap admin token
+  std::string remote;     // the peer's address ("" when the handler is called directly)
+  PermissionSet permissions;
+  // Set by authentication. Null in_population: the caller sees every user. Null show_name: names
+  // are shown as they are (the bootstrap admin token, privacy off).
+  std::function<bool(const std::string& user)> in_population;
+  std::function<std::string(const std::string& user)> show_name;
+
+  bool may(Permission p) const { return permissions.test(static_cast<std::size_t>(p)); }
+  bool may_see_user(const std::string& user) const { return !in_population || in_population(user); }
+  std::string shown_user(const std::string& user) const { return show_name ? show_name(user) : user; }
+};
+
+}  // namespace vigil::collector

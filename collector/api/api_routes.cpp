@@ -1,0 +1,62 @@
+// The API's route table: every endpoint, the permission it needs, and the member that answers it.
+// Add a row here for a new endpoint; docs/api/openapi.yaml describes each of them (a unit test
+// checks that every row appears there).
+#include "collector/api/api_handler.h"
+
+namespace vigil::collector {
+
+namespace http = boost::beast::http;
+
+const std::vector<Route>& ApiHandler::routes() {
+  using P = Permission;
+  using V = http::verb;
+  // Captureless lambdas defined in a member have the class's access to its private routes.
+  static const std::vector<Route> kRoutes = [] {
+    std::vector<Route> r{
+        {V::get, "/api/v1/health", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.health(c.req, c.query); }},
+        {V::get, "/api/v1/events", P::ReadEvents, [](const ApiHandler& h, const RouteCall& c) { return h.events(c.req, c.query); }},
+        {V::get, "/api/v1/devices", P::ReadDevices, [](const ApiHandler& h, const RouteCall& c) { return h.devices(c.req, c.query); }},
+        {V::post, "/api/v1/enroll-tokens", P::ManageEnrollment,
+         [](const ApiHandler& h, const RouteCall& c) { return h.create_enroll_token(c.req, c.query); }},
+        {V::get, "/api/v1/collection-config", P::ReadConfig,
+         [](const ApiHandler& h, const RouteCall& c) { return h.get_collection_config(c.req, c.query); }},
+        {V::put, "/api/v1/collection-config", P::ManageConfig,
+         [](const ApiHandler& h, const RouteCall& c) { return h.put_collection_config(c.req, c.query); }},
+        {V::delete_, "/api/v1/collection-config", P::ManageConfig,
+         [](const ApiHandler& h, const RouteCall& c) { return h.delete_collection_config(c.req, c.query); }},
+        {V::get, "/api/v1/alerts", P::ReadAlerts, [](const ApiHandler& h, const RouteCall& c) { return h.list_alerts(c.req, c.query); }},
+        {V::get, "/api/v1/alerts/{id}", P::ReadAlerts,
+         [](const ApiHandler& h, const RouteCall& c) { return h.show_alert(c.params[0], c.query); }},
+        {V::get, "/api/v1/users/in-scope", P::ReadAlerts,
+         [](const ApiHandler& h, const RouteCall& c) { return h.users_in_scope(c.req, c.query); }},
+        {V::get, "/api/v1/analytics", P::ReadAnalytics, [](const ApiHandler& h, const RouteCall& c) { return h.analytics(c.req, c.query); }},
+        {V::post, "/api/v1/recorded-activity", P::ImportActivity,
+         [](const ApiHandler& h, const RouteCall& c) { return h.import_recorded(c.req, c.query); }},
+    };
+    // Policies, templates, DLP rules, HR and user attributes (api_policies.cpp).
+    auto policy = [](const ApiHandler& h, const RouteCall& c) { return h.policy_routes(c.req, c.path, c.query); };
+    const Route policy_rows[] = {
+        {V::get, "/api/v1/policies", P::ReadPolicies, policy},
+        {V::post, "/api/v1/policies", P::ManagePolicies, policy},
+        {V::post, "/api/v1/policies/validate", P::ReadPolicies, policy},
+        {V::get, "/api/v1/policies/{id}", P::ReadPolicies, policy},
+        {V::put, "/api/v1/policies/{id}", P::ManagePolicies, policy},
+        {V::delete_, "/api/v1/policies/{id}", P::ManagePolicies, policy},
+        {V::get, "/api/v1/templates", P::ReadPolicies, policy},
+        {V::get, "/api/v1/dlp-rules", P::ReadPolicies, policy},
+        {V::post, "/api/v1/dlp-rules", P::ManagePolicies, policy},
+        {V::get, "/api/v1/dlp-rules/{id}", P::ReadPolicies, policy},
+        {V::put, "/api/v1/dlp-rules/{id}", P::ManagePolicies, policy},
+        {V::delete_, "/api/v1/dlp-rules/{id}", P::ManagePolicies, policy},
+        {V::post, "/api/v1/hr/import", P::ManagePeople, policy},
+        {V::get, "/api/v1/hr", P::ReadPeople, policy},
+        {V::post, "/api/v1/users/attributes/import", P::ManagePeople, policy},
+        {V::get, "/api/v1/users/attributes", P::ReadPeople, policy},
+    };
+    r.insert(r.end(), std::begin(policy_rows), std::end(policy_rows));
+    return r;
+  }();
+  return kRoutes;
+}
+
+}  // namespace vigil::collector
