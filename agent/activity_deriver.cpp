@@ -134,10 +134,13 @@ struct ActivityDeriver::Impl {
     std::string path;
     std::shared_ptr<const Classifier> classifier;
     ScanLimits limits;
+    std::function<std::vector<std::string>(const std::string&)> read_labels;
+    std::string source;  // the copy's source: a plain cp leaves the labels behind on it
   };
   struct Done {
     std::uint64_t id;
     Result<FileInspection> result;
+    std::vector<std::string> labels;
   };
 
   DerivationOptions opt;
@@ -188,8 +191,10 @@ struct ActivityDeriver::Impl {
       ++running;
       lk.unlock();
       auto r = inspect_file(j.path, j.classifier.get(), j.limits);
+      std::vector<std::string> labels;
+      if (r && j.read_labels) labels = labels_of(j);
       lk.lock();
-      done.push_back(Done{j.id, std::move(r)});
+      done.push_back(Done{j.id, std::move(r), std::move(labels)});
       --running;
       idle_cv.notify_all();
     }
@@ -374,7 +379,7 @@ struct ActivityDeriver::Impl {
         }
       }
     }
-    classify(std::move(d), a.path, out);
+    classify(std::move(d), a.path, source, out);
   }
 
   Burst& burst_for(const char* type, const FileActivity& a, const VolumeActivity* vol) {
@@ -420,14 +425,26 @@ struct ActivityDeriver::Impl {
     ++b.pending;
   }
 
-  void classify(Derived d, const std::string& path, std::vector<v1::Event>& out) {
+  // The written file's labels, then its source's (a copy made without --preserve=xattr keeps
+  // none of its own), within the reader's bound on how many.
+  static std::vector<std::string> labels_of(const Job& j) {
+    constexpr std::size_t kMaxLabels = 16;
+    auto labels = j.read_labels(j.path);
+    if (!j.source.empty())
+      for (auto& l : j.read_labels(j.source))
+        if (labels.size() < kMaxLabels && std::find(labels.begin(), labels.end(), l) == labels.end())
+          labels.push_back(std::move(l));
+    return labels;
+  }
+
+  void classify(Derived d, const std::string& path, const std::string& source, std::vector<v1::Event>& out) {
     const bool want = classifier && opt.classify && (enabled || matches_priority(opt.priority_paths, path));
     if (want) {
       std::lock_guard lk(mu);
       if (jobs.size() < opt.max_queued_classifications) {
         const std::uint64_t id = next_job++;
         waiting.emplace(id, std::move(d));
-        jobs.push_back(Job{id, path, classifier, opt.scan_limits});
+        jobs.push_back(Job{id, path, classifier, opt.scan_limits, opt.read_labels, source});
         work_cv.notify_one();
         return;
       }
@@ -437,13 +454,15 @@ struct ActivityDeriver::Impl {
     c.set_status(off ? "disabled" : "skipped_load");
     if (!off) ++stats.classification_skipped;
     if (want) c.set_detail("classification queue full");
-    finish(d, c, "", out);
+    finish(d, c, "", {}, out);
   }
 
-  void finish(Derived& d, const v1::Classification& c, const std::string& sha256, std::vector<v1::Event>& out) {
+  void finish(Derived& d, const v1::Classification& c, const std::string& sha256,
+              const std::vector<std::string>& labels, std::vector<v1::Event>& out) {
     for (auto& e : d.singles) {
       *e.mutable_file()->mutable_classification() = c;
       if (!sha256.empty()) e.mutable_file()->set_sha256(sha256);
+      for (const auto& l : labels) e.mutable_file()->add_labels(escape_non_utf8(l));
       out.push_back(std::move(e));
     }
     for (std::uint64_t id : d.bursts) {
@@ -488,7 +507,7 @@ struct ActivityDeriver::Impl {
         sha = r.result->sha256;
         ++stats.classified_files;
       }
-      finish(it->second, c, sha, out);
+      finish(it->second, c, sha, r.labels, out);
       waiting.erase(it);
     }
   }
@@ -560,7 +579,7 @@ struct ActivityDeriver::Impl {
       c.set_status("skipped_load");
       c.set_detail("agent stopping");
       ++stats.classification_skipped;
-      finish(d, c, "", out);
+      finish(d, c, "", {}, out);
     }
     waiting.clear();
     for (auto& [id, b] : bursts) {

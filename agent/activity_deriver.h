@@ -59,6 +59,9 @@ struct DerivationOptions {
   // Collection config's classification_enabled: false turns classification off by policy (events
   // say status disabled), apart from the watchdog's shedding (set_classification_enabled).
   bool classify = true;
+  // The file's sensitivity labels, read on the classification worker with its content (the
+  // platform's read_file_labels; null: labels are not read).
+  std::function<std::vector<std::string>(const std::string& path)> read_labels;
 };
 
 struct DerivationStats {

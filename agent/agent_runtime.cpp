@@ -677,7 +677,7 @@ class Runtime {
   // config. At start it runs before the deriver exists; start_deriver() then uses what is stored.
   void apply_classification_config(const CompiledCollectionConfig& c) {
     classifier_ = c.classifier;
-    derivation_options_ = derivation_options_for(c.config);
+    derivation_options_ = derivation_options_for(c.config, base_derivation_options());
     // Off by config is status "disabled"; the watchdog's shedding is separate ("skipped_load").
     derivation_options_.classify = c.config.classification_enabled();
     cpu_limit_percent_ = c.config.cpu_limit_percent();
@@ -703,7 +703,13 @@ class Runtime {
   bool swap_scheduled_ = false;
   std::unique_ptr<FileActivitySource> retired_source_;     // until the old poll handle is closed
   std::shared_ptr<const Classifier> classifier_;
-  DerivationOptions derivation_options_;
+  // What no collection config changes: the platform's label reader.
+  static DerivationOptions base_derivation_options() {
+    DerivationOptions o;
+    o.read_labels = read_file_labels;
+    return o;
+  }
+  DerivationOptions derivation_options_ = base_derivation_options();
   double cpu_limit_percent_ = 0;
   std::uint64_t rss_limit_bytes_ = 0;
 

@@ -65,6 +65,12 @@ class FileActivitySource {
 // Implemented by the platform this binary is built for.
 std::unique_ptr<FileActivitySource> make_file_activity_source();
 
+// The sensitivity labels a file carries, as its platform records them (Linux: the extended
+// attributes user.vigil.labels and user.xdg.tags, comma-separated). Trimmed, de-duplicated, at
+// most 16 of at most 128 bytes each; empty when there are none or they cannot be read. Blocking
+// (one getxattr per name): called on the classification worker, never on the event loop.
+std::vector<std::string> read_file_labels(const std::string& path);
+
 // ---------------------------------------------------------------------------------------------
 // Devices and volumes: USB devices and removable disks coming and going (kernel uevents), block
 // devices and network shares being mounted and unmounted (mount table changes).

@@ -77,6 +77,7 @@ Activity read_activity(const v1::Event& e) {
       a.source_path = f.source_path();
       a.channel = channel_of(t);
       if (f.has_classification() && !f.classification().findings().empty()) a.findings = &f.classification().findings();
+      if (!f.labels().empty()) a.labels = &f.labels();
       if (a.indicator <= kExfilNetworkShare) a.exfil_bytes = f.size();
       a.step = exfil_step_of(t);
       return a;

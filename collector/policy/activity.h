@@ -38,6 +38,7 @@ struct Activity {
   std::string_view path;                       // the file (bulk: common_dir; print: title)
   std::string_view source_path;                // exfil: the local file it came from
   bool security_violation = false;             // a protection switched off (see SCORING.md)
+  const google::protobuf::RepeatedPtrField<std::string>* labels = nullptr;  // the file's sensitivity labels
   bool has_findings() const { return findings && !findings->empty(); }
 };
 

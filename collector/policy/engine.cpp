@@ -2,6 +2,8 @@
 
 #include <fnmatch.h>
 
+#include <boost/algorithm/string/predicate.hpp>
+
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -167,6 +169,17 @@ bool glob_match(const std::vector<std::string>& globs, std::string_view path, st
       return true;
     }
   return false;
+}
+
+// The policy's priority label the file carries, if any. Labels are names people type in two
+// places (the labelling tool and the policy), so case does not matter.
+const std::string* priority_label(const std::vector<std::string>& wanted,
+                                  const google::protobuf::RepeatedPtrField<std::string>* labels) {
+  if (!labels || wanted.empty()) return nullptr;
+  for (const auto& l : *labels)
+    for (const auto& w : wanted)
+      if (boost::algorithm::iequals(l, w)) return &w;
+  return nullptr;
 }
 
 }  // namespace
@@ -576,6 +589,8 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
       std::string which;
       if (glob_match(rt.p.priority_paths, a.path, which) || glob_match(rt.p.priority_paths, a.source_path, which)) {
         boost(S.boost_priority_content, "priority content (path matches " + which + ")");
+      } else if (const std::string* label = priority_label(rt.p.priority_labels, a.labels)) {
+        boost(S.boost_priority_content, "priority content (label " + *label + ")");
       } else if (a.has_findings() && !rt.p.priority_info_types.empty()) {
         for (const auto& f : *a.findings)
           if (std::find(rt.p.priority_info_types.begin(), rt.p.priority_info_types.end(), f.type()) != rt.p.priority_info_types.end()) {

@@ -424,3 +424,39 @@ TEST_CASE("flush_all emits what is held and still open", "[deriver]") {
   REQUIRE(bulk.size() == 1);
   CHECK(bulk[0]->bulk().files() == 4);
 }
+
+TEST_CASE("the file's sensitivity labels ride on its exfiltration event", "[deriver]") {
+  TempDir dir("vigil-deriver");
+  const std::string mp = dir.file("stick");
+  std::filesystem::create_directories(mp);
+  DerivationOptions o;
+  std::vector<std::string> asked;
+  o.read_labels = [&asked](const std::string& path) {
+    asked.push_back(path);  // only the classification worker calls this, one job at a time here
+    return path.ends_with("plan.odt") ? std::vector<std::string>{"Highly Confidential", "bad\xff"}
+                                      : std::vector<std::string>{};
+  };
+  ActivityDeriver d(o, classifier());
+  d.on_volume(volume(mp, true));
+  std::vector<v1::Event> out;
+  d.on_file(act(FileAction::Write, put(mp + "/plan.odt", "plan"), kT0), out);
+  d.on_file(act(FileAction::Write, put(mp + "/menu.txt", "menu"), kT0 + kMs), out);
+  // A plain cp: the copy has no labels of its own, its source has.
+  const std::string src = put(dir.file("home/plan.odt"), "the plan, again");
+  d.on_file(act(FileAction::Read, src, kT0 + 2 * kMs), out);
+  d.on_file(act(FileAction::Write, put(mp + "/copy.odt", "the plan, again"), kT0 + 3 * kMs), out);
+  settle(d, out);
+  std::map<std::string, const v1::Event*> by_path;
+  for (const auto* e : of_type(out, "exfil.removable")) by_path[e->file().path()] = e;
+  REQUIRE(by_path.count(mp + "/plan.odt"));
+  REQUIRE(by_path.count(mp + "/menu.txt"));
+  const auto& labels = by_path[mp + "/plan.odt"]->file().labels();
+  REQUIRE(labels.size() == 2);
+  CHECK(labels[0] == "Highly Confidential");
+  CHECK(labels[1] == "bad\\xff");  // escaped, so the event stays valid UTF-8
+  CHECK(by_path[mp + "/menu.txt"]->file().labels().empty());
+  REQUIRE(by_path.count(mp + "/copy.odt"));
+  CHECK(by_path[mp + "/copy.odt"]->file().source_path() == src);
+  CHECK(by_path[mp + "/copy.odt"]->file().labels_size() == 2);
+  CHECK(asked.size() == 4);
+}

@@ -249,6 +249,27 @@ TEST_CASE("boosts: priority content, after hours, sequence and peers each explai
   }
 }
 
+TEST_CASE("priority content by sensitivity label, whatever its case", "[policy_engine]") {
+  Fixture fx;
+  auto p = make_policy("p-1", Template::DataTheftDepartingUsers, 5);
+  p.priority_labels = {"Highly Confidential"};
+  fx.dir->add(p);
+  fx.dir->add(HrRecord{"bob", HrEventKind::LastWorkingDate, kDay0, "", "hr.csv:3"});
+  const std::int64_t t = kDay0 + kDay;
+  auto labelled = exfil("bob", "/home/bob/plan.odt", t + 10 * kHour);
+  labelled.mutable_file()->add_labels("Public");
+  labelled.mutable_file()->add_labels("highly confidential");
+  auto unlabelled = exfil("bob", "/home/bob/menu.odt", t + 10 * kHour + kSec);
+  unlabelled.mutable_file()->add_labels("Public");
+  fx.feed({labelled, unlabelled});
+  auto a = fx.alerts_for("bob");
+  REQUIRE(a.size() == 1);
+  REQUIRE(a[0].activities.size() == 2);
+  REQUIRE(a[0].activities[0].reasons.size() >= 2);
+  CHECK(a[0].activities[0].reasons.at(1).first == "priority content (label Highly Confidential) x2");
+  CHECK(a[0].activities[1].reasons.size() == 1);
+}
+
 TEST_CASE("indicator thresholds, the policy's risk threshold and severity bands", "[policy_engine]") {
   Fixture fx;
   auto p = make_policy("p-1", Template::DataTheftDepartingUsers, 25);
