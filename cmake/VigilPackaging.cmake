@@ -15,6 +15,13 @@ set(_in ${CMAKE_SOURCE_DIR}/installers/linux)
 set(_gen ${CMAKE_BINARY_DIR}/packaging)
 
 # --- files -------------------------------------------------------------------------------------
+# Full RELRO (read-only GOT after start-up), as Debian's hardening builds link daemons.
+foreach(t vigil-agent vigil-collector vigilctl)
+  if(TARGET ${t})
+    target_link_options(${t} PRIVATE "LINKER:-z,relro" "LINKER:-z,now")
+  endif()
+endforeach()
+
 if(TARGET vigil-agent)
   install(TARGETS vigil-agent RUNTIME DESTINATION bin COMPONENT agent)
 endif()
@@ -33,23 +40,39 @@ install(FILES ${_in}/etc/collector.toml DESTINATION /etc/vigil COMPONENT collect
 install(FILES ${_in}/etc/vigil-collector.default DESTINATION /etc/default RENAME vigil-collector COMPONENT collector)
 install(FILES ${_in}/sysusers/vigil-collector.conf DESTINATION lib/sysusers.d COMPONENT collector)
 
+# Manual pages, compressed as Debian and Fedora ship them.
+file(MAKE_DIRECTORY ${_gen}/man)
+foreach(page vigil-agent.8:agent vigil-collector.8:collector vigilctl.1:collector)
+  string(REPLACE ":" ";" page "${page}")
+  list(GET page 0 name)
+  list(GET page 1 comp)
+  string(REGEX REPLACE ".*\\.([0-9])$" "\\1" section "${name}")
+  configure_file(${_in}/man/${name} ${_gen}/man/${name} COPYONLY)
+  execute_process(COMMAND gzip -n -9 -f -k ${_gen}/man/${name} RESULT_VARIABLE _gz)
+  if(NOT _gz EQUAL 0)
+    message(FATAL_ERROR "gzip of ${_gen}/man/${name} failed")
+  endif()
+  install(FILES ${_gen}/man/${name}.gz DESTINATION share/man/man${section} COMPONENT ${comp})
+endforeach()
+
 foreach(prog agent collector)
   install(FILES ${_in}/systemd/vigil-${prog}.service DESTINATION /lib/systemd/system COMPONENT ${prog}-unit-deb)
   install(FILES ${_in}/systemd/vigil-${prog}.service DESTINATION lib/systemd/system COMPONENT ${prog}-unit-rpm)
 
-  # Debian wants a copyright file and a changelog in every package's doc directory.
+  # Debian wants a copyright file and a changelog in every package's doc directory (changelog.gz:
+  # the version has no Debian revision, so the package is "native").
   set(_doc ${_gen}/doc/vigil-${prog})
   file(MAKE_DIRECTORY ${_doc})
   string(TIMESTAMP _date "%a, %d %b %Y %H:%M:%S +0000" UTC)  # honours SOURCE_DATE_EPOCH
-  file(WRITE ${_doc}/changelog.Debian
+  file(WRITE ${_doc}/changelog
        "vigil-${prog} (${VIGIL_PACKAGE_VERSION}) stable; urgency=medium\n\n"
        "  * Release ${VIGIL_PACKAGE_VERSION}; see docs/STATUS.md in the source.\n\n"
        " -- ${VIGIL_PKG_MAINTAINER}  ${_date}\n")
-  execute_process(COMMAND gzip -n -9 -f -k ${_doc}/changelog.Debian RESULT_VARIABLE _gz)
+  execute_process(COMMAND gzip -n -9 -f -k ${_doc}/changelog RESULT_VARIABLE _gz)
   if(NOT _gz EQUAL 0)
-    message(FATAL_ERROR "gzip of ${_doc}/changelog.Debian failed")
+    message(FATAL_ERROR "gzip of ${_doc}/changelog failed")
   endif()
-  install(FILES ${_in}/doc/copyright ${CMAKE_SOURCE_DIR}/docs/PACKAGING.md ${_doc}/changelog.Debian.gz
+  install(FILES ${_in}/doc/copyright ${CMAKE_SOURCE_DIR}/docs/PACKAGING.md ${_doc}/changelog.gz
           DESTINATION share/doc/vigil-${prog} COMPONENT ${prog})
 endforeach()
 
@@ -79,14 +102,14 @@ set(CPACK_DEBIAN_PACKAGE_CONTROL_STRICT_PERMISSION ON)
 set(CPACK_DEBIAN_AGENT_PACKAGE_NAME vigil-agent)
 set(CPACK_DEBIAN_COLLECTOR_PACKAGE_NAME vigil-collector)
 set(CPACK_DEBIAN_AGENT_DESCRIPTION "Vigil insider-risk endpoint agent
- Records file, removable-media, print, logon and security-setting activity
- on this machine (fanotify, netlink, inotify) and ships it to a Vigil
- collector over mutual TLS. The device enrolls at install when VIGIL_SERVER
- and VIGIL_ENROLL_TOKEN are given.")
+Records file, removable-media, print, logon and security-setting activity
+on this machine (fanotify, netlink, inotify) and ships it to a Vigil
+collector over mutual TLS. The device enrolls at install when VIGIL_SERVER
+and VIGIL_ENROLL_TOKEN are given.")
 set(CPACK_DEBIAN_COLLECTOR_DESCRIPTION "Vigil insider-risk collector and vigilctl
- Receives activity from enrolled Vigil agents over mutual TLS, stores it,
- scores it against insider-risk policies and serves the HTTPS API used by
- vigilctl and the console. Runs as the unprivileged system user vigil.")
+Receives activity from enrolled Vigil agents over mutual TLS, stores it,
+scores it against insider-risk policies and serves the HTTPS API used by
+vigilctl and the console. Runs as the unprivileged system user vigil.")
 set(CPACK_DEBIAN_COLLECTOR_PACKAGE_DEPENDS "passwd")
 foreach(prog agent collector)
   string(TOUPPER ${prog} P)
@@ -100,18 +123,25 @@ set(CPACK_RPM_PACKAGE_LICENSE "LicenseRef-Proprietary")
 set(CPACK_RPM_PACKAGE_GROUP "System Environment/Daemons")
 set(CPACK_RPM_PACKAGE_URL "${CPACK_PACKAGE_HOMEPAGE_URL}")
 set(CPACK_RPM_PACKAGE_AUTOREQ ON)
+set(CPACK_RPM_PACKAGE_RELOCATABLE OFF)
 set(CPACK_RPM_PACKAGE_AUTOPROV OFF)
 set(CPACK_RPM_AGENT_PACKAGE_NAME vigil-agent)
 set(CPACK_RPM_COLLECTOR_PACKAGE_NAME vigil-collector)
 set(CPACK_RPM_AGENT_PACKAGE_SUMMARY "Vigil insider-risk endpoint agent")
 set(CPACK_RPM_COLLECTOR_PACKAGE_SUMMARY "Vigil insider-risk collector and vigilctl")
-set(CPACK_RPM_AGENT_PACKAGE_DESCRIPTION "Records file, removable-media, print, logon and security-setting activity on this machine and ships it to a Vigil collector over mutual TLS. The device enrolls at install when VIGIL_SERVER and VIGIL_ENROLL_TOKEN are given.")
-set(CPACK_RPM_COLLECTOR_PACKAGE_DESCRIPTION "Receives activity from enrolled Vigil agents over mutual TLS, stores it, scores it against insider-risk policies and serves the HTTPS API used by vigilctl. Runs as the unprivileged system user vigil.")
+set(CPACK_RPM_AGENT_PACKAGE_DESCRIPTION "Records file, removable-media, print, logon and security-setting activity
+on this machine and ships it to a Vigil collector over mutual TLS. The
+device enrolls at install when VIGIL_SERVER and VIGIL_ENROLL_TOKEN are given.")
+set(CPACK_RPM_COLLECTOR_PACKAGE_DESCRIPTION "Receives activity from enrolled Vigil agents over mutual TLS, stores it,
+scores it against insider-risk policies and serves the HTTPS API used by
+vigilctl. Runs as the unprivileged system user vigil.")
+set(CPACK_RPM_SPEC_MORE_DEFINE "%define packager ${VIGIL_PKG_MAINTAINER}")
 set(CPACK_RPM_AGENT_USER_FILELIST "%config(noreplace) /etc/vigil/agent.toml")
 set(CPACK_RPM_COLLECTOR_USER_FILELIST "%config(noreplace) /etc/vigil/collector.toml" "%config(noreplace) /etc/default/vigil-collector")
 set(CPACK_RPM_COLLECTOR_PACKAGE_REQUIRES_PRE "shadow-utils")
 set(CPACK_RPM_EXCLUDE_FROM_AUTO_FILELIST_ADDITION
-    /etc/default /lib /usr/lib/systemd /usr/lib/systemd/system /usr/lib/sysusers.d /usr/libexec /usr/share/doc)
+    /etc/default /lib /usr/lib/systemd /usr/lib/systemd/system /usr/lib/sysusers.d /usr/libexec /usr/share/doc
+    /usr/share/man /usr/share/man/man1 /usr/share/man/man8)
 set(CPACK_RPM_AGENT_POST_INSTALL_SCRIPT_FILE ${_in}/rpm/agent/post)
 set(CPACK_RPM_AGENT_PRE_UNINSTALL_SCRIPT_FILE ${_in}/rpm/agent/preun)
 set(CPACK_RPM_AGENT_POST_UNINSTALL_SCRIPT_FILE ${_in}/rpm/agent/postun)

@@ -26,13 +26,13 @@ unexpected() {  # unexpected EXPECTED_FILE < findings: prints the tags not expla
 }
 
 echo "== lintian"
-lintian --no-tag-display-limit "$DIR"/*.deb | tee "$T/lintian.txt"
+lintian --tag-display-limit 0 "$DIR"/*.deb | tee "$T/lintian.txt"
 left=$(unexpected "$HERE/lintian-expected.txt" <"$T/lintian.txt")
 [ -z "$left" ] || { echo "lintian: findings not explained in docs/PACKAGING.md:"; echo "$left"; rc=1; }
 
 echo "== rpmlint"
 if ls "$DIR"/*.rpm >/dev/null 2>&1; then
-  rpmlint "$DIR"/*.rpm | tee "$T/rpmlint.txt"
+  rpmlint -c "$HERE/rpmlint.toml" "$DIR"/*.rpm | tee "$T/rpmlint.txt"
   left=$(grep -E ': (E|W): ' "$T/rpmlint.txt" | unexpected "$HERE/rpmlint-expected.txt")
   [ -z "$left" ] || { echo "rpmlint: findings not explained in docs/PACKAGING.md:"; echo "$left"; rc=1; }
 fi
