@@ -9,7 +9,10 @@
 #     the administrator's conffile changes and the collector's data;
 #   - remove keeps data and conffiles; purge deletes them.
 # Where systemd runs (booted host) the maintainer scripts start the units and the test drives
-# them with systemctl; otherwise (containers) the test runs the installed binaries itself.
+# them with systemctl; otherwise (containers) the test runs the installed binaries itself with
+# the units' arguments, user, capability bounding set and no_new_privs (setpriv), and checks
+# that capture lost nothing to them (no EPERM in the agent's log; the program of another user's
+# process is still known, which needs CAP_SYS_PTRACE).
 # Exit 77 (skipped, loudly) without root, dpkg, cpack, or systemd's tools, or when a vigil
 # package is already installed here (never clobber a real installation).
 set -euo pipefail
@@ -37,7 +40,7 @@ chmod 755 "$T"
 PIDS=()
 CREATED_USER=0
 getent passwd vigil >/dev/null || CREATED_USER=1
-step() { printf '\n== %s\n' "$*"; }
+step() { printf '\n== [%3ss] %s\n' "$SECONDS" "$*"; }
 fail() {
   printf '\nFAIL: %s\n' "$*" >&2
   for f in "$T"/*.log; do [ -f "$f" ] && { echo "--- $f" >&2; tail -n 30 "$f" >&2; }; done
@@ -87,12 +90,15 @@ step "cpack: the build's packages and an upgrade with a bumped version"
 V1=$(sed -n 's/^set(CPACK_PACKAGE_VERSION "\(.*\)")$/\1/p' "$BUILD/CPackConfig.cmake")
 [ -n "$V1" ] || fail "no CPACK_PACKAGE_VERSION in $BUILD/CPackConfig.cmake"
 V2="$V1+upgradetest1"
-for v in v1 v2; do
+CPACK_PIDS=()
+for v in v1 v2; do  # both at once: each is mostly waiting on strip, dpkg-shlibdeps and compression
   ver=$V1; [ $v = v2 ] && ver=$V2
   mkdir -p "$T/$v"
   cpack --config "$BUILD/CPackConfig.cmake" -G DEB -B "$T/$v" -D CPACK_OUTPUT_FILE_PREFIX="$T/$v" \
-        -D CPACK_PACKAGE_VERSION="$ver" >"$T/cpack-$v.log" 2>&1 || fail "cpack $v"
+        -D CPACK_PACKAGE_VERSION="$ver" >"$T/cpack-$v.log" 2>&1 &
+  CPACK_PIDS+=($!)
 done
+for pid in "${CPACK_PIDS[@]}"; do wait "$pid" || fail "cpack (logs: $T/cpack-v1.log, $T/cpack-v2.log)"; done
 AGENT1=$(ls "$T"/v1/vigil-agent_*.deb); AGENT2=$(ls "$T"/v2/vigil-agent_*.deb)
 COLL1=$(ls "$T"/v1/vigil-collector_*.deb); COLL2=$(ls "$T"/v2/vigil-collector_*.deb)
 dpkg-deb -f "$AGENT1" Depends | grep -q "libuv1" || fail "vigil-agent Depends lacks libuv1 (shlibdeps): $(dpkg-deb -f "$AGENT1" Depends)"
@@ -116,14 +122,17 @@ INGEST=$(free_port); API=$(free_port)
 sed -i "s|^listen = \"0.0.0.0:7443\"|listen = \"127.0.0.1:$INGEST\"|; s|^listen = \"127.0.0.1:8443\"|listen = \"127.0.0.1:$API\"|" /etc/vigil/collector.toml
 grep -q "127.0.0.1:$INGEST" /etc/vigil/collector.toml || fail "could not set the ingest port in /etc/vigil/collector.toml"
 
+# The unit's CapabilityBoundingSet= (empty) and NoNewPrivileges=yes.
+grep -qx "CapabilityBoundingSet=" $U || fail "$U does not empty the capability bounding set"
+COLLECTOR_PRIVS="--no-new-privs --inh-caps=-all --bounding-set=-all"
 start_collector() {
   if [ $BOOTED = 1 ]; then
     systemctl restart vigil-collector
   else
     # What the unit's ExecStartPre and ExecStart do, as the unit's user.
-    setpriv --reuid vigil --regid vigil --init-groups /usr/bin/vigil-collector init --exist-ok \
+    setpriv --reuid vigil --regid vigil --init-groups $COLLECTOR_PRIVS /usr/bin/vigil-collector init --exist-ok \
       --data-dir /var/lib/vigil-collector --config /etc/vigil/collector.toml >>"$T/collector.log" 2>&1 || fail "collector init"
-    setpriv --reuid vigil --regid vigil --init-groups /usr/bin/vigil-collector run \
+    setpriv --reuid vigil --regid vigil --init-groups $COLLECTOR_PRIVS /usr/bin/vigil-collector run \
       --data-dir /var/lib/vigil-collector --config /etc/vigil/collector.toml >>"$T/collector.log" 2>&1 &
     COLLECTOR_PID=$!
     PIDS+=("$COLLECTOR_PID")
@@ -175,11 +184,15 @@ W=$T/watched
 mkdir -p "$W"
 printf '\nwatch = ["%s"]\n' "$W" >>/etc/vigil/agent.toml
 
+# The unit's CapabilityBoundingSet= as setpriv's --bounding-set, with NoNewPrivileges=yes.
+CAPS=$(sed -n 's/^CapabilityBoundingSet=//p' $AU | tr 'A-Z' 'a-z' | sed 's/cap_/+/g; s/ /,/g')
+[ -n "$CAPS" ] || fail "no CapabilityBoundingSet in $AU"
+grep -qx "NoNewPrivileges=yes" $AU || fail "$AU lacks NoNewPrivileges=yes"
 start_agent() {
   if [ $BOOTED = 1 ]; then
     systemctl restart vigil-agent
   else
-    /usr/bin/vigil-agent run --data-dir /var/lib/vigil-agent --config /etc/vigil/agent.toml >>"$T/agent.log" 2>&1 &
+    setpriv --no-new-privs --inh-caps=-all --bounding-set=-all,$CAPS /usr/bin/vigil-agent run --data-dir /var/lib/vigil-agent --config /etc/vigil/agent.toml >>"$T/agent.log" 2>&1 &
     AGENT_PID=$!
     PIDS+=("$AGENT_PID")
   fi
@@ -197,10 +210,19 @@ wait_seen() {
   return 1
 }
 
-step "the installed agent ships activity to the installed collector"
+step "the installed agent, with the unit's capabilities only, ships activity to the installed collector"
+chmod 1777 "$W"
 start_agent
 echo "before the upgrade" >"$W/first.txt"
 wait_seen "$W/first.txt" || fail "the collector never got $W/first.txt"
+# Another user's process: who did it is still known (its program needs CAP_SYS_PTRACE).
+setpriv --reuid nobody --regid nogroup --clear-groups sh -c "echo other >'$W/by-nobody.txt'"
+wait_seen "$W/by-nobody.txt" || fail "the collector never got $W/by-nobody.txt"
+"${CTL_ENV[@]}" /usr/bin/vigilctl events --device "$DEVICE" --type file.create --json --limit 1000 \
+  | grep -F "\"$W/by-nobody.txt\"" | grep -q '"exe":"/' || fail "no program recorded for another user's file activity"
+if [ $BOOTED = 0 ] && grep -E "not permitted|needs CAP_" "$T/agent.log"; then
+  fail "the agent lacks a capability under the unit's bounding set (above)"
+fi
 
 step "activity while the collector is down stays in the spool"
 stop_collector
