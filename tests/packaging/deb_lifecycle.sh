@@ -247,6 +247,7 @@ grep -q "127.0.0.1:$INGEST" /etc/vigil/collector.toml || fail "the upgrade lost 
 [ "$(stat -c %s /var/lib/vigil-collector/vigil.db)" -ge "$DB_SIZE" ] || fail "the upgrade shrank the collector's database"
 
 start_collector
+[ "$(sha /var/lib/vigil-collector/ca.key)" = "$CA" ] || fail "the collector's start after the upgrade replaced its CA"
 start_agent
 wait_seen "$W/spooled.txt" || fail "the event spooled before the upgrade never arrived after it"
 seen "$W/first.txt" || fail "the collector lost $W/first.txt across the upgrade"
