@@ -16,6 +16,11 @@ for u in "$T"/lib/systemd/system/*.service; do
   if ! systemd-analyze verify "$T/$(basename "$u")"; then rc=1; fi
 done
 
+echo "== systemd-analyze security --offline (exposure; explained in docs/PACKAGING.md)"
+for u in "$T"/lib/systemd/system/*.service; do
+  systemd-analyze security --offline=yes --root="$T" "$u" 2>&1 | grep "Overall exposure"
+done
+
 unexpected() {  # unexpected EXPECTED_FILE < findings: prints the tags not explained
   local expected=$1
   grep -vE '^\s*$' | while IFS= read -r line; do
