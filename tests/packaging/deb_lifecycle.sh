@@ -16,6 +16,8 @@
 # Exit 77 (skipped, loudly) without root, dpkg, cpack, or systemd's tools, or when a vigil
 # package is already installed here (never clobber a real installation).
 set -euo pipefail
+# Pipes end in `grep ... >/dev/null`, not `grep -q`: -q stops reading, and the writer's SIGPIPE
+# would fail the pipeline under pipefail.
 BUILD=$(cd "${1:?usage: deb_lifecycle.sh BUILD_DIR}" && pwd)
 
 skip() {
@@ -28,7 +30,7 @@ for tool in dpkg dpkg-deb dpkg-shlibdeps cpack systemd-analyze python3 setpriv; 
 done
 [ -x /usr/bin/deb-systemd-helper ] || skip "deb-systemd-helper (init-system-helpers) is not available"
 for p in vigil-agent vigil-collector; do
-  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -qv "not-installed"; then
+  if dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -v "not-installed" >/dev/null; then
     skip "$p is already installed on this machine; not touching it"
   fi
 done
@@ -101,10 +103,10 @@ done
 for pid in "${CPACK_PIDS[@]}"; do wait "$pid" || fail "cpack (logs: $T/cpack-v1.log, $T/cpack-v2.log)"; done
 AGENT1=$(ls "$T"/v1/vigil-agent_*.deb); AGENT2=$(ls "$T"/v2/vigil-agent_*.deb)
 COLL1=$(ls "$T"/v1/vigil-collector_*.deb); COLL2=$(ls "$T"/v2/vigil-collector_*.deb)
-dpkg-deb -f "$AGENT1" Depends | grep -q "libuv1" || fail "vigil-agent Depends lacks libuv1 (shlibdeps): $(dpkg-deb -f "$AGENT1" Depends)"
-dpkg-deb -f "$COLL1" Depends | grep -q "libsqlite3" || fail "vigil-collector Depends lacks libsqlite3"
-dpkg-deb -I "$AGENT1" conffiles | grep -qx "/etc/vigil/agent.toml" || fail "agent.toml is not a conffile"
-dpkg-deb -I "$COLL1" conffiles | grep -qx "/etc/vigil/collector.toml" || fail "collector.toml is not a conffile"
+dpkg-deb -f "$AGENT1" Depends | grep "libuv1" >/dev/null || fail "vigil-agent Depends lacks libuv1 (shlibdeps): $(dpkg-deb -f "$AGENT1" Depends)"
+dpkg-deb -f "$COLL1" Depends | grep "libsqlite3" >/dev/null || fail "vigil-collector Depends lacks libsqlite3"
+dpkg-deb -I "$AGENT1" conffiles | grep -x "/etc/vigil/agent.toml" >/dev/null || fail "agent.toml is not a conffile"
+dpkg-deb -I "$COLL1" conffiles | grep -x "/etc/vigil/collector.toml" >/dev/null || fail "collector.toml is not a conffile"
 
 # --- collector ------------------------------------------------------------------------------
 step "install vigil-collector $V1"
@@ -202,7 +204,7 @@ stop_agent() {
   if [ $BOOTED = 1 ]; then systemctl stop vigil-agent; else kill "$AGENT_PID"; wait "$AGENT_PID" || true; fi
 }
 seen() {  # seen PATH: the collector has a file event for PATH from this device
-  "${CTL_ENV[@]}" /usr/bin/vigilctl events --device "$DEVICE" --type file. --json --limit 1000 2>/dev/null | grep -qF "\"$1\""
+  "${CTL_ENV[@]}" /usr/bin/vigilctl events --device "$DEVICE" --type file. --json --limit 1000 2>/dev/null | grep -F "\"$1\"" >/dev/null
 }
 wait_seen() {
   local i
@@ -219,7 +221,7 @@ wait_seen "$W/first.txt" || fail "the collector never got $W/first.txt"
 setpriv --reuid nobody --regid nogroup --clear-groups sh -c "echo other >'$W/by-nobody.txt'"
 wait_seen "$W/by-nobody.txt" || fail "the collector never got $W/by-nobody.txt"
 "${CTL_ENV[@]}" /usr/bin/vigilctl events --device "$DEVICE" --type file.create --json --limit 1000 \
-  | grep -F "\"$W/by-nobody.txt\"" | grep -q '"exe":"/' || fail "no program recorded for another user's file activity"
+  | grep -F "\"$W/by-nobody.txt\"" | grep '"exe":"/' >/dev/null || fail "no program recorded for another user's file activity"
 if [ $BOOTED = 0 ] && grep -E "not permitted|needs CAP_" "$T/agent.log"; then
   fail "the agent lacks a capability under the unit's bounding set (above)"
 fi
