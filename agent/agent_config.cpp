@@ -29,17 +29,21 @@ Result<std::vector<std::string>> string_list(const toml::node& n, const std::str
 
 }  // namespace
 
-Result<AgentConfig> load_agent_config(const std::string& path) {
+namespace {
+
+// Applies the keys of one file onto `cfg`; identity = false refuses server and device_id.
+Status apply_agent_config(const std::string& path, AgentConfig& cfg, bool identity) {
   toml::table root;
   try {
     root = toml::parse_file(path);
   } catch (const toml::parse_error& e) {
     return err(where(path, e.source()) + ": " + std::string(e.description()));
   }
-  AgentConfig cfg;
   for (auto& [key, node] : root) {
     std::string k(key.str());
     std::string at = where(path, node.source());
+    if (!identity && (k == "server" || k == "device_id"))
+      return err(at + ": '" + k + "' is set by enrollment in the data directory's agent.toml, not here");
     auto str = [&]() -> Result<std::string> {
       if (auto* s = node.as_string()) return s->get();
       return err(at + ": " + k + " must be a string");
@@ -105,8 +109,23 @@ Result<AgentConfig> load_agent_config(const std::string& path) {
       return err(at + ": unknown key '" + k + "'");
     }
   }
+  return {};
+}
+
+}  // namespace
+
+Result<AgentConfig> load_agent_config(const std::string& path) {
+  AgentConfig cfg;
+  if (auto s = apply_agent_config(path, cfg, true); !s) return err(s.error());
   if (cfg.server.empty()) return err(path + ": 'server' is missing (enroll the agent first)");
   if (cfg.device_id.empty()) return err(path + ": 'device_id' is missing (enroll the agent first)");
+  return cfg;
+}
+
+Result<AgentConfig> load_agent_config(const std::string& path, const std::string& overrides) {
+  auto cfg = load_agent_config(path);
+  if (!cfg || overrides.empty()) return cfg;
+  if (auto s = apply_agent_config(overrides, *cfg, false); !s) return err(s.error());
   return cfg;
 }
 

@@ -69,6 +69,10 @@ struct AgentPaths {
 };
 
 Result<AgentConfig> load_agent_config(const std::string& path);
+// The same, then the keys set in `overrides` (the packages' /etc/vigil/agent.toml, where an
+// administrator tunes capture) over it; "" = none. server and device_id come from enrollment
+// only and are an error there. Unset keys keep the data directory's values.
+Result<AgentConfig> load_agent_config(const std::string& path, const std::string& overrides);
 std::string render_agent_config(const AgentConfig& config);
 
 }  // namespace vigil::agent

@@ -23,9 +23,11 @@ int main(int argc, char** argv) {
   enroll->add_option("--data-dir", eo.data_dir, "agent data directory")->required();
 
   std::string data_dir;
+  std::string overrides;
   std::vector<std::string> watch;
   auto* run = app.add_subcommand("run", "capture activity and upload it, in the foreground until SIGTERM");
   run->add_option("--data-dir", data_dir, "agent data directory made by enroll")->required();
+  run->add_option("--config", overrides, "settings over the data directory's agent.toml (packages: /etc/vigil/agent.toml)");
   run->add_option("--watch", watch, "limit capture to this path (repeatable); default: the whole filesystem");
 
   try {
@@ -51,7 +53,11 @@ int main(int argc, char** argv) {
                  paths.config().c_str(), data_dir.c_str());
     return 2;
   }
-  auto cfg = load_agent_config(paths.config());
+  if (!overrides.empty() && !file_exists(overrides)) {
+    std::fprintf(stderr, "vigil-agent: --config %s: no such file\n", overrides.c_str());
+    return 2;
+  }
+  auto cfg = load_agent_config(paths.config(), overrides);
   if (!cfg) {
     std::fprintf(stderr, "vigil-agent: %s\n", cfg.error().c_str());
     return 2;

@@ -33,9 +33,10 @@ Status init_data_dir(const DataDir& dir, const InitOptions& opts) {
   };
   for (const auto& it : items)
     if (auto s = write_file_atomic(dir.path(it.name), it.content, it.mode); !s) return s;
-  if (!file_exists(dir.path("collector.toml")))
+  if (opts.write_config && !file_exists(dir.path("collector.toml")))
     if (auto s = write_file_atomic(dir.path("collector.toml"), render_collector_config(opts.config), 0644); !s) return s;
-  auto store = open_sqlite_event_store(dir.path(opts.config.sqlite_path));
+  const std::string& db = opts.config.sqlite_path;
+  auto store = open_sqlite_event_store(db.starts_with("/") ? db : dir.path(db));
   if (!store) return err("creating the database: " + store.error());
   return {};
 }

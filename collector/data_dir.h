@@ -22,6 +22,7 @@ struct DataDir {
 struct InitOptions {
   std::vector<std::string> server_names;  // extra subjectAltNames for the server certificate
   CollectorConfig config;
+  bool write_config = true;  // false: the configuration lives elsewhere (run --config)
 };
 
 // Creates everything; refuses to overwrite an existing CA.

@@ -22,6 +22,7 @@
 #include "collector/policy/history_loader.h"
 #include "collector/store/sqlite_event_store.h"
 #include "collector/trust/enrollment.h"
+#include "shared/file_util.h"
 #include "shared/log.h"
 #include "shared/time_util.h"
 
@@ -35,10 +36,26 @@ int fail(const std::string& msg, int code = 1) {
   return code;
 }
 
-int cmd_init(const std::string& data_dir, const std::vector<std::string>& sans) {
+// config_path: "" = DATA_DIR/collector.toml (written by init); else that file, which must exist.
+std::string config_file(const DataDir& dir, const std::string& config_path) {
+  return config_path.empty() ? dir.path("collector.toml") : config_path;
+}
+
+int cmd_init(const std::string& data_dir, const std::vector<std::string>& sans, const std::string& config_path,
+             bool exist_ok) {
   DataDir dir{data_dir};
+  if (exist_ok && file_exists(dir.path("ca.pem"))) {
+    std::printf("%s is already initialised; nothing to do\n", data_dir.c_str());
+    return 0;
+  }
   InitOptions opts;
   opts.server_names = sans;
+  if (!config_path.empty()) {
+    auto cfg = load_collector_config(config_path);
+    if (!cfg) return fail(cfg.error(), 2);
+    opts.config = *cfg;
+    opts.write_config = false;
+  }
   if (auto s = init_data_dir(dir, opts); !s) return fail(s.error());
   std::printf(
       "Initialised %s\n"
@@ -46,20 +63,21 @@ int cmd_init(const std::string& data_dir, const std::vector<std::string>& sans) 
       "  admin token:     %s   (keep it secret; mode 0600)\n"
       "  configuration:   %s\n\n"
       "Start the collector:\n"
-      "  vigil-collector run --data-dir %s\n\n"
+      "  vigil-collector run --data-dir %s%s%s\n\n"
       "Enroll an agent:\n"
       "  export VIGIL_SERVER=https://127.0.0.1:%u VIGIL_CA=%s VIGIL_TOKEN=$(cat %s)\n"
       "  TOKEN=$(vigilctl enroll-token create --uses 1 --ttl 24h --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[\"token\"])')\n"
       "  vigil-agent enroll --server 127.0.0.1:%u --token \"$TOKEN\" --ca %s --data-dir /var/lib/vigil-agent\n",
       data_dir.c_str(), dir.path("ca.pem").c_str(), dir.path("admin.token").c_str(),
-      dir.path("collector.toml").c_str(), data_dir.c_str(), opts.config.api_port, dir.path("ca.pem").c_str(),
+      config_file(dir, config_path).c_str(), data_dir.c_str(), config_path.empty() ? "" : " --config ",
+      config_path.c_str(), opts.config.api_port, dir.path("ca.pem").c_str(),
       dir.path("admin.token").c_str(), opts.config.ingest_port, dir.path("ca.pem").c_str());
   return 0;
 }
 
-int cmd_run(const std::string& data_dir) {
+int cmd_run(const std::string& data_dir, const std::string& config_path) {
   DataDir dir{data_dir};
-  auto cfg = load_collector_config(dir.path("collector.toml"));
+  auto cfg = load_collector_config(config_file(dir, config_path));
   if (!cfg) return fail(cfg.error(), 2);
   auto id = load_identity(dir);
   if (!id) return fail(id.error(), 2);
@@ -152,16 +170,23 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("vigil-collector ") + VIGIL_VERSION);
   std::string data_dir;
   std::vector<std::string> sans;
+  std::string config_path;
+  bool exist_ok = false;
   auto* init = app.add_subcommand("init", "create a data directory: CA, server certificate, admin token, config, database");
   init->add_option("--data-dir", data_dir, "data directory to create")->required();
   init->add_option("--san", sans, "extra DNS name or address for the server certificate (repeatable)");
+  init->add_option("--config", config_path, "use this configuration file instead of writing DATA_DIR/collector.toml")
+      ->check(CLI::ExistingFile);
+  init->add_flag("--exist-ok", exist_ok, "succeed without changes when the data directory is already initialised");
   auto* run = app.add_subcommand("run", "serve agents and the API in the foreground until SIGTERM");
   run->add_option("--data-dir", data_dir, "data directory made by init")->required();
+  run->add_option("--config", config_path, "configuration file (default DATA_DIR/collector.toml); relative paths in it "
+                  "stay relative to the data directory")->check(CLI::ExistingFile);
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e) == 0 ? 0 : 2;
   }
-  if (*init) return cmd_init(data_dir, sans);
-  return cmd_run(data_dir);
+  if (*init) return cmd_init(data_dir, sans, config_path, exist_ok);
+  return cmd_run(data_dir, config_path);
 }
