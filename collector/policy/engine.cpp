@@ -2,6 +2,8 @@
 
 #include <fnmatch.h>
 
+#include "collector/policy/delta_saver.h"
+
 #include <boost/algorithm/string/predicate.hpp>
 
 #include <algorithm>
@@ -397,6 +399,7 @@ Severity severity_for(double score, double threshold, const EngineSettings& s) {
 PolicyEngine::PolicyEngine(std::shared_ptr<const PolicyDirectory> directory, EngineSettings settings, AlertStore* store)
     : directory_(std::move(directory)), settings_(settings), store_(store), st_(std::make_unique<State>()) {
   st_->track = store_ != nullptr;
+  if (store_) saver_ = std::make_unique<DeltaSaver>(*store_);
 }
 
 PolicyEngine::~PolicyEngine() { flush(); }
@@ -455,6 +458,9 @@ void PolicyEngine::on_batch(const std::string& device_id, const v1::EventBatch& 
 
 template <typename Range>
 void PolicyEngine::process(const std::string& device_id, const Range& events, bool score) {
+  // Backpressure from a store slower than scoring, taken before the state lock so readers of the
+  // state never wait for SQLite.
+  if (saver_) saver_->wait_for_room();
   std::unique_lock lock(mu_);
   auto& st = *st_;
   const auto& S = settings_;
@@ -682,15 +688,19 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
     }
   }
 
-  if (store_ && wall - st.last_save >= S.save_interval_ns) save_dirty(lock);
+  if (store_ && wall - st.last_save >= S.save_interval_ns) save_dirty();
 }
 
 void PolicyEngine::flush() {
-  std::unique_lock lock(mu_);
-  if (store_) save_dirty(lock);
+  if (!store_) return;
+  {
+    std::unique_lock lock(mu_);
+    save_dirty();
+  }
+  saver_->drain();
 }
 
-void PolicyEngine::save_dirty(std::unique_lock<std::mutex>& lock) {
+void PolicyEngine::save_dirty() {
   auto& st = *st_;
   st.last_save = now_ns();
   EngineDelta delta;
@@ -733,11 +743,8 @@ void PolicyEngine::save_dirty(std::unique_lock<std::mutex>& lock) {
   st.dirty_users.clear();
   st.dirty_scopes.clear();
   st.dirty_alerts.clear();
-  if (delta.empty()) return;
-  // Hand over to the store lock before releasing the state, so saves land in order.
-  std::unique_lock slock(store_mu_);
-  lock.unlock();
-  if (auto s = store_->save(delta); !s) log::error("policy", "saving engine state failed", {{"error", s.error()}});
+  // Submitted under mu_, so deltas reach the saver in the order they were taken.
+  saver_->submit(std::move(delta));
 }
 
 bool PolicyEngine::has_history() const {

@@ -9,8 +9,9 @@
 // - Every ScoredActivity lists each factor and the points it added; the alert's score is the sum
 //   of its activities' scores since the user came into scope.
 // - With a store, changed state is saved at most every save_interval_ns while busy, on flush()
-//   (EngineFeed calls it whenever its queue runs empty) and on destruction; alerts exist in memory
-//   (and in the API) as soon as the batch is evaluated.
+//   (EngineFeed calls it whenever its queue runs empty; it returns once saved) and on destruction;
+//   the writing happens on the saver's thread (DeltaSaver), so scoring goes on while SQLite
+//   commits. Alerts exist in memory (and in the API) as soon as the batch is evaluated.
 // - One open alert per (policy, user): later activity updates it (score, severity, activities,
 //   updated time) instead of raising another.
 // - prime_history() only counts (baselines, usual hours, peers); it never scores or alerts, so
@@ -32,6 +33,7 @@
 namespace vigil::collector::policy {
 
 class AlertStore;
+class DeltaSaver;
 
 struct EngineSettings {
   // Working hours used until a user has enough history of their own (local = UTC + offset).
@@ -107,14 +109,14 @@ class PolicyEngine {
  private:
   template <typename Range>
   void process(const std::string& device_id, const Range& events, bool score);
-  void save_dirty(std::unique_lock<std::mutex>& lock);  // caller holds mu_; releases it
+  void save_dirty();  // caller holds mu_
 
   std::shared_ptr<const PolicyDirectory> directory_;
   EngineSettings settings_;
   AlertStore* store_;
   mutable std::mutex mu_;
-  std::mutex store_mu_;
   std::unique_ptr<State> st_;
+  std::unique_ptr<DeltaSaver> saver_;  // with a store: saves off the scoring thread
 };
 
 // Severity for a score against a policy threshold (SCORING.md "Severity").
