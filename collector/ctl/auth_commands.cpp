@@ -138,6 +138,13 @@ int cmd_login(const CtlFlags& flags, const Args& a) {
   // settings resolver (it is sent in the header and ignored by the server).
   CtlFlags f = flags;
   if (f.token.empty()) f.token = "login";
+  // --config names the file login writes: a new one is fine (the resolver insists it exists).
+  std::error_code ec;
+  if (!flags.config.empty() && !fs::exists(flags.config, ec))
+    if (auto st = write_file_atomic(flags.config, "", 0600); !st) {
+      complain("cannot create " + flags.config + ": " + st.error());
+      return kUsage;
+    }
   auto s = open_session(f, code);
   if (!s) return code;
   std::string user = a.user;

@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include "collector/auth/account_store.h"
+#include "collector/collector_config.h"
 #include "collector/auth/auth_service.h"
 #include "collector/auth/roles.h"
 #include "collector/auth/secrets.h"
@@ -198,4 +199,19 @@ TEST_CASE("auth: logins are throttled after repeated failures", "[auth]") {
   clock += kLoginWindow;
   CHECK(must(svc.login("ann", "a long password", "10.0.0.3")).kind == K::Ok);
   CHECK(must(svc.login("nobody", "a long password", "10.0.0.4")).kind == K::Refused);
+}
+
+TEST_CASE("auth: [privacy] reveal_names is by_role by default, never when set, anything else an error", "[auth]") {
+  TempDir tmp;
+  auto def = must(load_collector_config(tmp.write("a.toml", "[server]\nio_threads = 2\n")));
+  CHECK(def.privacy_reveal_names == "by_role");
+  CHECK(must(load_collector_config(tmp.write("b.toml", "[privacy]\nreveal_names = \"never\"\n"))).privacy_reveal_names == "never");
+  auto bad = load_collector_config(tmp.write("c.toml", "[privacy]\nreveal_names = \"always\"\n"));
+  REQUIRE_FALSE(bad);
+  CHECK(bad.error().find("c.toml:2") != std::string::npos);
+  CHECK_FALSE(load_collector_config(tmp.write("d.toml", "[privacy]\nshow = true\n")));
+  // What init writes round-trips.
+  CollectorConfig c;
+  c.privacy_reveal_names = "never";
+  CHECK(must(load_collector_config(tmp.write("e.toml", render_collector_config(c)))).privacy_reveal_names == "never");
 }
