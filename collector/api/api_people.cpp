@@ -75,7 +75,7 @@ void show_event_user(json::object& o, const Caller& caller) {
   *u = shown;
   if (shown == real) return;
   const std::string home = "/home/" + real + "/";
-  for (auto key : {"path", "old_path"}) {
+  for (auto key : {"path", "old_path", "source_path"}) {
     auto* p = o.if_contains(key);
     if (!p || !p->is_string()) continue;
     std::string s(p->as_string());

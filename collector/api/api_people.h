@@ -22,7 +22,7 @@ Result<std::vector<StoredEvent>> scoped_events(EventStore& store, EventQuery q, 
                                                const std::string& user_filter, bool* truncated = nullptr);
 
 // Replaces a real user name with what the caller is shown in an event's JSON: "user", and the
-// /home/<user>/ part of "path" and "old_path".
+// /home/<user>/ prefix of "path", "old_path" and "source_path".
 void show_event_user(boost::json::object& event, const Caller& caller);
 
 void decorate_bootstrap_caller(const auth::AuthService& service, Caller& caller);

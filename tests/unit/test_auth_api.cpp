@@ -5,6 +5,7 @@
 #include "collector/api/api_handler.h"
 #include "collector/auth/auth_service.h"
 #include "collector/store/sqlite_event_store.h"
+#include "shared/batch_codec.h"
 #include "policy_test_support.h"
 #include "shared/crypto.h"
 #include "shared/time_util.h"
@@ -235,4 +236,61 @@ TEST_CASE("auth API: reveal_names = never shows pseudonyms to everyone; throttle
   auto t = call(*f.h, http::verb::post, "/api/v1/session", "", R"({"user":"named","password":"password for named"})");
   CHECK(t.status == 429);
   CHECK_FALSE(t.retry_after.empty());
+}
+
+TEST_CASE("auth API: events through population scope and pseudonymous user filters", "[auth_api]") {
+  Fixture f;
+  // 30 events of trent (AMER) after 10 of mallory (EMEA): a scoped caller's page must reach back
+  // past trent's to find mallory's.
+  v1::EventBatch b;
+  b.set_schema_version(1);
+  b.set_device_id("dev-1");
+  std::vector<v1::Event> evs;
+  auto write = [](const std::string& user, const std::string& path, std::int64_t t) {
+    auto e = base(user, "file.write", t);
+    e.mutable_file()->set_path(path);
+    e.mutable_file()->set_source_path(path);
+    return e;
+  };
+  for (int i = 0; i < 10; ++i) evs.push_back(write("mallory", "/home/mallory/doc" + std::to_string(i), f.clock - 2 * kHour + i * kSec));
+  for (int i = 0; i < 30; ++i) evs.push_back(write("trent", "/home/trent/x" + std::to_string(i), f.clock - kHour + i * kSec));
+  std::uint64_t seq = 1;
+  for (auto& e : evs) {
+    e.set_seq(seq++);
+    *b.add_events() = e;
+  }
+  b.set_first_seq(1);
+  b.set_last_seq(seq - 1);
+  const std::string payload = encode_batch(b);
+  IncomingBatch in{"dev-1", &b, payload};
+  REQUIRE(must(f.events->append_batches(std::span<const IncomingBatch>(&in, 1), f.clock))[0].outcome == AppendOutcome::Stored);
+
+  RoleGroup g{"emea-inv", "", {"investigator"}, {"region", {"EMEA"}}, false, {}};
+  REQUIRE(must(f.accounts->create_group(g)).outcome == Outcome::Ok);
+  f.account("inv", {"investigators"});
+  f.account("emea", {"emea-inv"});
+  const auto inv = login(*f.h, "inv", "password for inv");
+  const auto emea = login(*f.h, "emea", "password for emea");
+  const auto p_mallory = f.svc->pseudonyms().pseudonym("mallory");
+
+  auto all = call(*f.h, http::verb::get, "/api/v1/events?limit=100", inv);
+  REQUIRE(all.status == 200);
+  CHECK(all.body.at("count").as_int64() == 40);
+  for (const auto& e : all.body.at("events").as_array()) {
+    CHECK(Pseudonymizer::looks_like_pseudonym(e.at("user").as_string()));
+    const std::string text = json::serialize(e);
+    CHECK(text.find("mallory") == std::string::npos);
+    CHECK(text.find("trent") == std::string::npos);
+  }
+  auto by_pseudonym = call(*f.h, http::verb::get, "/api/v1/events?limit=5&user=" + p_mallory, inv);
+  REQUIRE(by_pseudonym.body.at("count").as_int64() == 5);
+  CHECK(by_pseudonym.body.at("events").at(0).at("path").as_string().find("/home/" + p_mallory + "/doc") == 0);
+  CHECK(call(*f.h, http::verb::get, "/api/v1/events?user=mallory", inv).body.at("count").as_int64() == 0);
+
+  auto scoped = call(*f.h, http::verb::get, "/api/v1/events?limit=5", emea);
+  REQUIRE(scoped.body.at("count").as_int64() == 5);
+  for (const auto& e : scoped.body.at("events").as_array()) CHECK(e.at("user").as_string() == p_mallory);
+  // The most recent five of mallory's, oldest first.
+  CHECK(scoped.body.at("events").at(4).at("path").as_string() == "/home/" + p_mallory + "/doc9");
+  CHECK(call(*f.h, http::verb::get, "/api/v1/events?limit=100", emea).body.at("count").as_int64() == 10);
 }
