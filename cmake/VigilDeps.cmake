@@ -9,6 +9,7 @@ find_package(CLI11 REQUIRED)
 pkg_check_modules(LIBUV REQUIRED IMPORTED_TARGET libuv)
 pkg_check_modules(ZSTD REQUIRED IMPORTED_TARGET libzstd)
 pkg_check_modules(SQLITE3 REQUIRED IMPORTED_TARGET sqlite3)
+pkg_check_modules(SODIUM REQUIRED IMPORTED_TARGET libsodium)  # auth: argon2id passwords, HMAC pseudonyms
 
 # mbedTLS 2.28 ships no CMake config or pkg-config file on Debian 12.
 find_path(MBEDTLS_INCLUDE_DIR mbedtls/ssl.h REQUIRED)

@@ -40,7 +40,8 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
     return err(where(path, e.source()) + ": " + std::string(e.description()));
   }
   CollectorConfig cfg;
-  static const std::set<std::string> sections{"ingest", "api", "storage", "server", "import", "engine"};
+  static const std::set<std::string> sections{"ingest", "api", "storage", "server", "import", "engine",
+                                                 "privacy"};  // auth
   for (auto& [key, node] : root) {
     std::string k(key.str());
     if (!sections.count(k)) return err(where(path, node.source()) + ": unknown section '" + k + "'");
@@ -93,6 +94,12 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
         if (!n || n->get() < b.lo || n->get() > b.hi)
           return err(at + ": engine." + s + " must be an integer " + std::to_string(b.lo) + ".." + std::to_string(b.hi));
         *b.into = static_cast<int>(n->get());
+      } else if (k == "privacy" && s == "reveal_names") {  // auth
+        auto t = str();
+        if (!t) return err(t.error());
+        if (*t != "by_role" && *t != "never")
+          return err(at + ": privacy.reveal_names must be \"by_role\" or \"never\"; got '" + *t + "'");
+        cfg.privacy_reveal_names = *t;
       } else {
         return err(at + ": unknown key '" + k + "." + s + "'");
       }
@@ -114,7 +121,10 @@ std::string render_collector_config(const CollectorConfig& c) {
     << "[engine]\n# The working day (local = UTC + utc_offset_minutes) for \"after hours\" until a user has\n"
     << "# enough history of their own; analytics hides groups smaller than analytics_min_group.\n"
     << "work_start_hour = " << c.work_start_hour << "\nwork_end_hour = " << c.work_end_hour
-    << "\nutc_offset_minutes = " << c.utc_offset_minutes << "\nanalytics_min_group = " << c.analytics_min_group << "\n";
+    << "\nutc_offset_minutes = " << c.utc_offset_minutes << "\nanalytics_min_group = " << c.analytics_min_group << "\n"
+    // auth
+    << "\n[privacy]\n# \"by_role\": roles with reveal_names see real user names (each reveal is audited);\n"
+    << "# \"never\": everyone sees pseudonyms.\nreveal_names = \"" << c.privacy_reveal_names << "\"\n";
   return o.str();
 }
 

@@ -26,6 +26,9 @@ struct CollectorConfig {
   // history of their own (local time = UTC + offset), and the smallest group analytics shows.
   int work_start_hour = 8, work_end_hour = 18, utc_offset_minutes = 0;
   int analytics_min_group = 5;
+  // [privacy] (auth, docs/ROLES.md): "by_role" shows real user names to roles holding
+  // reveal_names; "never" shows pseudonyms to everyone.
+  std::string privacy_reveal_names = "by_role";
 };
 
 Result<CollectorConfig> load_collector_config(const std::string& path);

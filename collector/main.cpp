@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "collector/api/api_server.h"
+#include "collector/auth/account_cli.h"   // auth
+#include "collector/auth/auth_service.h"  // auth
 #include "collector/collector_config.h"
 #include "collector/config/collection_configs.h"
 #include "collector/data_dir.h"
@@ -137,7 +139,15 @@ int cmd_run(const std::string& data_dir, const std::string& config_path) {
   api_opts.admin_token_sha256 = id->admin_token_sha256;
   // Room for a CSV import at its size cap, so the importer (not the HTTP layer) says what is wrong.
   api_opts.max_body_bytes = std::max(api_opts.max_body_bytes, policy::kMaxCsvBytes + (64u << 10));
+  // auth: accounts, role groups, tokens (DATA_DIR/auth.db) and pseudonyms (DATA_DIR/pseudonym.key).
+  auto accounts = auth::AccountStore::open(dir.path("auth.db"));
+  if (!accounts) return fail("opening the account store: " + accounts.error());
+  auto pseudonyms = auth::Pseudonymizer::from_key_file(dir.path("pseudonym.key"));
+  if (!pseudonyms) return fail(pseudonyms.error());
+  auth::AuthService auth_service(**accounts, std::move(*pseudonyms), policies->get(),
+                                 auth::PrivacySettings{cfg->privacy_reveal_names == "by_role"});
   ApiServer api(io, *api_cfg, **store, api_opts, configs->get(), policies->get(), &engine);
+  api.handler().set_auth_service(&auth_service);  // auth
   RecordedImport recorded(**store, [&feed](const std::string& device, std::shared_ptr<const v1::EventBatch> batch) {
     feed.push(device, std::move(batch));
   });
@@ -178,6 +188,18 @@ int main(int argc, char** argv) {
   init->add_option("--config", config_path, "use this configuration file instead of writing DATA_DIR/collector.toml")
       ->check(CLI::ExistingFile);
   init->add_flag("--exist-ok", exist_ok, "succeed without changes when the data directory is already initialised");
+  // auth: the first admin account (docs/ROLES.md)
+  std::string account_name;
+  std::vector<std::string> account_groups;
+  bool account_admin = false, password_stdin = false;
+  auto* accounts_cmd = app.add_subcommand("accounts", "manage accounts directly in DATA_DIR/auth.db (first admin, recovery)");
+  accounts_cmd->require_subcommand(1);
+  auto* account_add = accounts_cmd->add_subcommand("add", "create an account; the password is prompted or read from stdin");
+  account_add->add_option("--data-dir", data_dir, "data directory made by init")->required();
+  account_add->add_option("name", account_name, "account name")->required();
+  account_add->add_option("--group", account_groups, "role group to join (repeatable)");
+  account_add->add_flag("--admin", account_admin, "join the built-in 'insider_risk_management' group (every role)");
+  account_add->add_flag("--password-stdin", password_stdin, "read the password from stdin instead of prompting");
   auto* run = app.add_subcommand("run", "serve agents and the API in the foreground until SIGTERM");
   run->add_option("--data-dir", data_dir, "data directory made by init")->required();
   run->add_option("--config", config_path, "configuration file (default DATA_DIR/collector.toml); relative paths in it "
@@ -188,5 +210,10 @@ int main(int argc, char** argv) {
     return app.exit(e) == 0 ? 0 : 2;
   }
   if (*init) return cmd_init(data_dir, sans, config_path, exist_ok);
+  if (*accounts_cmd) {  // auth
+    if (account_admin) account_groups.push_back("insider_risk_management");
+    if (auto s = auth::add_account_from_cli(data_dir, account_name, account_groups, password_stdin); !s) return fail(s.error());
+    return 0;
+  }
   return cmd_run(data_dir, config_path);
 }

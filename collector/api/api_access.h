@@ -53,6 +53,14 @@ struct Caller {
   bool may(Permission p) const { return permissions.test(static_cast<std::size_t>(p)); }
   bool may_see_user(const std::string& user) const { return !in_population || in_population(user); }
   std::string shown_user(const std::string& user) const { return show_name ? show_name(user) : user; }
+
+  // auth (collector/auth): a user filter given by the client matches a real user when it is the
+  // name this caller is shown for that user (its pseudonym, or the real name when names are
+  // revealed to it). Null filter_match: names are shown as they are, so compare them exactly.
+  std::function<bool(const std::string& real_user, const std::string& given)> filter_match;
+  bool user_filter_matches(const std::string& real_user, const std::string& given) const {
+    return filter_match ? filter_match(real_user, given) : real_user == given;
+  }
 };
 
 }  // namespace vigil::collector

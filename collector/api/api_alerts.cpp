@@ -23,11 +23,12 @@ constexpr std::uint32_t kMaxAnalyticsDays = 3650;
 
 }  // namespace
 
-Dispatch ApiHandler::list_alerts(const HttpRequest&, std::string_view query) const {
+Dispatch ApiHandler::list_alerts(const HttpRequest&, std::string_view query, const Caller& caller) const {
   auto params = checked_query(query, {"status", "severity", "policy", "user", "since", "until"});
   if (!params) return bad_request(params.error());
   if (!engine_) return no_engine();
   policy::AlertFilter f;
+  std::string user_filter;  // the name the caller sees: a pseudonym, or the real name when shown
   const std::int64_t now_time = now_ns();
   for (const auto& [name, value] : *params) {
     if (value.empty()) continue;
@@ -40,7 +41,7 @@ Dispatch ApiHandler::list_alerts(const HttpRequest&, std::string_view query) con
     } else if (name == "policy") {
       f.policy_id = value;
     } else if (name == "user") {
-      f.user = value;
+      user_filter = value;
     } else {
       auto t = parse_time_param(name, value, now_time);
       if (!t) return bad_request(t.error());
@@ -48,22 +49,30 @@ Dispatch ApiHandler::list_alerts(const HttpRequest&, std::string_view query) con
     }
   }
   json::array list;
-  for (const auto& a : engine_->alerts(f)) list.emplace_back(policy::alert_to_json(a, false));
+  for (const auto& a : engine_->alerts(f)) {
+    if (!caller.may_see_user(a.user) || (!user_filter.empty() && !caller.user_filter_matches(a.user, user_filter))) continue;
+    auto o = policy::alert_to_json(a, false);
+    o["user"] = caller.shown_user(a.user);
+    list.emplace_back(std::move(o));
+  }
   json::object o;
   o["count"] = list.size();
   o["alerts"] = std::move(list);
   return now(json_response(http::status::ok, o));
 }
 
-Dispatch ApiHandler::show_alert(const std::string& id, std::string_view query) const {
+Dispatch ApiHandler::show_alert(const std::string& id, std::string_view query, const Caller& caller) const {
   if (auto q = checked_query(query, {}); !q) return bad_request(q.error());
   if (!engine_) return no_engine();
   auto a = engine_->alert(id);
-  if (!a) return now(error_response(http::status::not_found, "no alert '" + id + "'"));
-  return now(json_response(http::status::ok, policy::alert_to_json(*a, true)));
+  // Outside the caller's population the alert does not exist for it.
+  if (!a || !caller.may_see_user(a->user)) return now(error_response(http::status::not_found, "no alert '" + id + "'"));
+  auto o = policy::alert_to_json(*a, true);
+  o["user"] = caller.shown_user(a->user);
+  return now(json_response(http::status::ok, o));
 }
 
-Dispatch ApiHandler::users_in_scope(const HttpRequest&, std::string_view query) const {
+Dispatch ApiHandler::users_in_scope(const HttpRequest&, std::string_view query, const Caller& caller) const {
   auto params = checked_query(query, {"policy", "user"});
   if (!params) return bad_request(params.error());
   if (!engine_) return no_engine();
@@ -72,8 +81,12 @@ Dispatch ApiHandler::users_in_scope(const HttpRequest&, std::string_view query) 
   const std::int64_t t = now_ns();
   json::array list;
   for (const auto& u : engine_->users_in_scope(t)) {
-    if ((!policy_id.empty() && u.policy_id != policy_id) || (!user.empty() && u.user != user)) continue;
-    list.emplace_back(policy::in_scope_to_json(u, t));
+    if ((!policy_id.empty() && u.policy_id != policy_id) || !caller.may_see_user(u.user) ||
+        (!user.empty() && !caller.user_filter_matches(u.user, user)))
+      continue;
+    auto o = policy::in_scope_to_json(u, t);
+    o["user"] = caller.shown_user(u.user);
+    list.emplace_back(std::move(o));
   }
   json::object o;
   o["count"] = list.size();

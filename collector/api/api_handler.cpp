@@ -5,6 +5,7 @@
 #include <cctype>
 #include <map>
 
+#include "collector/api/api_people.h"  // auth: scoped_events, decorate_bootstrap_caller
 #include "collector/api/event_json.h"
 #include "collector/api/query_params.h"
 #include "shared/crypto.h"
@@ -130,6 +131,7 @@ std::optional<HttpResponse> ApiHandler::authenticate(const HttpRequest& req, Cal
   if (!admin_token_sha256_.empty() && crypto::constant_time_equal(crypto::sha256_hex(token), admin_token_sha256_)) {
     caller.name = "admin";
     caller.permissions = all_permissions();
+    if (auth_service_ != nullptr) decorate_bootstrap_caller(*auth_service_, caller);  // auth: privacy rules
     return std::nullopt;
   }
   if (authenticator_ != nullptr) {
@@ -270,17 +272,18 @@ Dispatch ApiHandler::health(const HttpRequest&, std::string_view query) const {
   return now(json_response(http::status::ok, o));
 }
 
-Dispatch ApiHandler::events(const HttpRequest&, std::string_view query) const {
+Dispatch ApiHandler::events(const HttpRequest&, std::string_view query, const Caller& caller) const {
   auto params = checked_query(query, {"device", "user", "type", "since", "until", "path", "limit"});
   if (!params) return bad_request(params.error());
   EventQuery q;
   q.limit = kDefaultEventLimit;
+  std::string user_filter;
   const std::int64_t now_time = now_ns();
   for (const auto& [name, value] : *params) {
     // An empty value means "not given", as HTML forms send it.
     if (value.empty()) continue;
     if (name == "device") q.device_id = value;
-    else if (name == "user") q.user = value;
+    else if (name == "user") user_filter = value;
     else if (name == "type") q.type = value;
     else if (name == "path") q.path_glob = value;
     else if (name == "limit") {
@@ -296,12 +299,18 @@ Dispatch ApiHandler::events(const HttpRequest&, std::string_view query) const {
   if (q.since_ns && q.until_ns && *q.since_ns >= *q.until_ns)
     return bad_request("'since' (" + format_rfc3339(*q.since_ns, 3) + ") must be before 'until' (" +
                        format_rfc3339(*q.until_ns, 3) + ")");
-  return Dispatch{std::nullopt, [&store = store_, q] {
-                    auto found = store.query_events(q);
+  // Population scope and pseudonymous user filters are applied to the events (auth helpers in
+  // api_people.cpp); a plain query when neither is in play.
+  return Dispatch{std::nullopt, [&store = store_, q, caller, user_filter] {
+                    auto found = scoped_events(store, q, caller, user_filter);
                     if (!found) return error_response(http::status::internal_server_error, "storage: " + found.error());
                     json::array events;
                     events.reserve(found->size());
-                    for (const auto& e : *found) events.emplace_back(event_to_json(e));
+                    for (const auto& e : *found) {
+                      auto o = event_to_json(e);
+                      show_event_user(o, caller);
+                      events.emplace_back(std::move(o));
+                    }
                     json::object o;
                     o["count"] = events.size();
                     o["events"] = std::move(events);

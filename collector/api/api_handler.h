@@ -65,6 +65,7 @@ inline constexpr std::size_t kDefaultEventLimit = 1000;
 inline constexpr std::size_t kMaxEventLimit = 100000;
 
 class RecordedImport;
+namespace auth { class AuthService; }
 
 class ApiHandler {
  public:
@@ -80,6 +81,9 @@ class ApiHandler {
   void set_authenticator(const Authenticator* authenticator);
   // The audit log: every change and refusal is recorded there (null: nothing is recorded).
   void set_audit_sink(AuditSink* sink);
+  // auth (api_auth.cpp): accounts, role groups, tokens, login; also becomes the authenticator,
+  // and its name reveals are recorded through audit() as "reveal_names".
+  void set_auth_service(auth::AuthService* service);
 
   // Every route the API has, in the order they are matched (literal segments win over {x}).
   static const std::vector<Route>& routes();
@@ -99,7 +103,7 @@ class ApiHandler {
   Dispatch audited(Dispatch d, const HttpRequest& request, const std::string& path, const Caller& caller) const;
 
   Dispatch health(const HttpRequest& request, std::string_view query) const;
-  Dispatch events(const HttpRequest& request, std::string_view query) const;
+  Dispatch events(const HttpRequest& request, std::string_view query, const Caller& caller) const;
   Dispatch devices(const HttpRequest& request, std::string_view query) const;
   Dispatch create_enroll_token(const HttpRequest& request, std::string_view query) const;
   // Collection config routes (api_config.cpp).
@@ -111,12 +115,35 @@ class ApiHandler {
   Dispatch policy_routes(const HttpRequest& request, const std::string& path, std::string_view query) const;
 
   // Policy engine routes (api_alerts.cpp).
-  Dispatch list_alerts(const HttpRequest& request, std::string_view query) const;
-  Dispatch show_alert(const std::string& id, std::string_view query) const;
-  Dispatch users_in_scope(const HttpRequest& request, std::string_view query) const;
+  Dispatch list_alerts(const HttpRequest& request, std::string_view query, const Caller& caller) const;
+  Dispatch show_alert(const std::string& id, std::string_view query, const Caller& caller) const;
+  Dispatch users_in_scope(const HttpRequest& request, std::string_view query, const Caller& caller) const;
   Dispatch analytics(const HttpRequest& request, std::string_view query) const;
   // Recorded activity (api_import.cpp).
   Dispatch import_recorded(const HttpRequest& request, std::string_view query) const;
+
+  // auth (api_auth.cpp): session, accounts, roles, role groups, tokens; api_people.cpp: HR and
+  // attribute listings with population scope and pseudonyms.
+  Dispatch login(const RouteCall& c) const;
+  Dispatch logout(const RouteCall& c) const;
+  Dispatch whoami(const RouteCall& c) const;
+  Dispatch list_accounts(const RouteCall& c) const;
+  Dispatch create_account(const RouteCall& c) const;
+  Dispatch show_account(const RouteCall& c) const;
+  Dispatch update_account(const RouteCall& c) const;
+  Dispatch delete_account(const RouteCall& c) const;
+  Dispatch list_roles(const RouteCall& c) const;
+  Dispatch list_role_groups(const RouteCall& c) const;
+  Dispatch create_role_group(const RouteCall& c) const;
+  Dispatch show_role_group(const RouteCall& c) const;
+  Dispatch update_role_group(const RouteCall& c) const;
+  Dispatch delete_role_group(const RouteCall& c) const;
+  Dispatch add_role_group_member(const RouteCall& c) const;
+  Dispatch remove_role_group_member(const RouteCall& c) const;
+  Dispatch list_tokens(const RouteCall& c) const;
+  Dispatch create_token(const RouteCall& c) const;
+  Dispatch revoke_token(const RouteCall& c) const;
+  Dispatch people_listing(const RouteCall& c) const;
 
   EventStore& store_;
   CollectionConfigs* configs_;
@@ -125,6 +152,7 @@ class ApiHandler {
   RecordedImport* recorded_import_ = nullptr;
   const Authenticator* authenticator_ = nullptr;
   AuditSink* audit_sink_ = nullptr;
+  auth::AuthService* auth_service_ = nullptr;  // auth (api_auth.cpp)
   std::string admin_token_sha256_;
 };
 

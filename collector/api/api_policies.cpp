@@ -316,23 +316,9 @@ Dispatch ApiHandler::policy_routes(const HttpRequest& req, const std::string& pa
     });
   }
 
-  // ---- listings of people data
-  auto q = query_of(query, {"user"});
-  if (!q) return bad(q.error());
-  std::string user = q->count("user") ? q->at("user") : std::string();
-  if (resource == "/api/v1/hr")
-    return job([store, user] {
-      json::array a;
-      for (const auto& r : store->hr_records())
-        if (user.empty() || r.user == user) a.emplace_back(hr_record_to_json(r));
-      return json_response(http::status::ok, json::object{{"count", a.size()}, {"records", std::move(a)}});
-    });
-  return job([store, user] {
-    json::array a;
-    for (const auto& r : store->user_attributes())
-      if (user.empty() || r.user == user) a.emplace_back(attributes_to_json(r));
-    return json_response(http::status::ok, json::object{{"count", a.size()}, {"users", std::move(a)}});
-  });
+  // GET /api/v1/hr and /api/v1/users/attributes are answered by people_listing() (api_people.cpp),
+  // which applies the caller's population scope and pseudonyms.
+  return answer(error_response(http::status::not_found, "no such endpoint: " + path));
 }
 
 }  // namespace vigil::collector

@@ -14,7 +14,7 @@ const std::vector<Route>& ApiHandler::routes() {
   static const std::vector<Route> kRoutes = [] {
     std::vector<Route> r{
         {V::get, "/api/v1/health", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.health(c.req, c.query); }},
-        {V::get, "/api/v1/events", P::ReadEvents, [](const ApiHandler& h, const RouteCall& c) { return h.events(c.req, c.query); }},
+        {V::get, "/api/v1/events", P::ReadEvents, [](const ApiHandler& h, const RouteCall& c) { return h.events(c.req, c.query, c.caller); }},
         {V::get, "/api/v1/devices", P::ReadDevices, [](const ApiHandler& h, const RouteCall& c) { return h.devices(c.req, c.query); }},
         {V::post, "/api/v1/enroll-tokens", P::ManageEnrollment,
          [](const ApiHandler& h, const RouteCall& c) { return h.create_enroll_token(c.req, c.query); }},
@@ -24,11 +24,11 @@ const std::vector<Route>& ApiHandler::routes() {
          [](const ApiHandler& h, const RouteCall& c) { return h.put_collection_config(c.req, c.query); }},
         {V::delete_, "/api/v1/collection-config", P::ManageConfig,
          [](const ApiHandler& h, const RouteCall& c) { return h.delete_collection_config(c.req, c.query); }},
-        {V::get, "/api/v1/alerts", P::ReadAlerts, [](const ApiHandler& h, const RouteCall& c) { return h.list_alerts(c.req, c.query); }},
+        {V::get, "/api/v1/alerts", P::ReadAlerts, [](const ApiHandler& h, const RouteCall& c) { return h.list_alerts(c.req, c.query, c.caller); }},
         {V::get, "/api/v1/alerts/{id}", P::ReadAlerts,
-         [](const ApiHandler& h, const RouteCall& c) { return h.show_alert(c.params[0], c.query); }},
+         [](const ApiHandler& h, const RouteCall& c) { return h.show_alert(c.params[0], c.query, c.caller); }},
         {V::get, "/api/v1/users/in-scope", P::ReadAlerts,
-         [](const ApiHandler& h, const RouteCall& c) { return h.users_in_scope(c.req, c.query); }},
+         [](const ApiHandler& h, const RouteCall& c) { return h.users_in_scope(c.req, c.query, c.caller); }},
         {V::get, "/api/v1/analytics", P::ReadAnalytics, [](const ApiHandler& h, const RouteCall& c) { return h.analytics(c.req, c.query); }},
         {V::post, "/api/v1/recorded-activity", P::ImportActivity,
          [](const ApiHandler& h, const RouteCall& c) { return h.import_recorded(c.req, c.query); }},
@@ -49,11 +49,44 @@ const std::vector<Route>& ApiHandler::routes() {
         {V::put, "/api/v1/dlp-rules/{id}", P::ManagePolicies, policy},
         {V::delete_, "/api/v1/dlp-rules/{id}", P::ManagePolicies, policy},
         {V::post, "/api/v1/hr/import", P::ManagePeople, policy},
-        {V::get, "/api/v1/hr", P::ReadPeople, policy},
+        {V::get, "/api/v1/hr", P::ReadPeople, [](const ApiHandler& h, const RouteCall& c) { return h.people_listing(c); }},
         {V::post, "/api/v1/users/attributes/import", P::ManagePeople, policy},
-        {V::get, "/api/v1/users/attributes", P::ReadPeople, policy},
+        {V::get, "/api/v1/users/attributes", P::ReadPeople,
+         [](const ApiHandler& h, const RouteCall& c) { return h.people_listing(c); }},
     };
     r.insert(r.end(), std::begin(policy_rows), std::end(policy_rows));
+    // auth (api_auth.cpp)
+    const Route auth_rows[] = {
+        {V::post, "/api/v1/session", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.login(c); }, true},
+        {V::delete_, "/api/v1/session", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.logout(c); }},
+        {V::get, "/api/v1/whoami", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.whoami(c); }},
+        {V::get, "/api/v1/roles", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.list_roles(c); }},
+        {V::get, "/api/v1/accounts", P::ManageAccounts, [](const ApiHandler& h, const RouteCall& c) { return h.list_accounts(c); }},
+        {V::post, "/api/v1/accounts", P::ManageAccounts, [](const ApiHandler& h, const RouteCall& c) { return h.create_account(c); }},
+        {V::get, "/api/v1/accounts/{name}", P::ManageAccounts, [](const ApiHandler& h, const RouteCall& c) { return h.show_account(c); }},
+        {V::put, "/api/v1/accounts/{name}", P::ManageAccounts, [](const ApiHandler& h, const RouteCall& c) { return h.update_account(c); }},
+        {V::delete_, "/api/v1/accounts/{name}", P::ManageAccounts,
+         [](const ApiHandler& h, const RouteCall& c) { return h.delete_account(c); }},
+        {V::get, "/api/v1/role-groups", P::ManageAccounts, [](const ApiHandler& h, const RouteCall& c) { return h.list_role_groups(c); }},
+        {V::post, "/api/v1/role-groups", P::ManageAccounts,
+         [](const ApiHandler& h, const RouteCall& c) { return h.create_role_group(c); }},
+        {V::get, "/api/v1/role-groups/{name}", P::ManageAccounts,
+         [](const ApiHandler& h, const RouteCall& c) { return h.show_role_group(c); }},
+        {V::put, "/api/v1/role-groups/{name}", P::ManageAccounts,
+         [](const ApiHandler& h, const RouteCall& c) { return h.update_role_group(c); }},
+        {V::delete_, "/api/v1/role-groups/{name}", P::ManageAccounts,
+         [](const ApiHandler& h, const RouteCall& c) { return h.delete_role_group(c); }},
+        {V::post, "/api/v1/role-groups/{name}/members", P::ManageAccounts,
+         [](const ApiHandler& h, const RouteCall& c) { return h.add_role_group_member(c); }},
+        {V::delete_, "/api/v1/role-groups/{name}/members/{account}", P::ManageAccounts,
+         [](const ApiHandler& h, const RouteCall& c) { return h.remove_role_group_member(c); }},
+        // One's own tokens need only read_health; other accounts' tokens need manage_accounts
+        // (checked in the route, since the same path serves both).
+        {V::get, "/api/v1/tokens", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.list_tokens(c); }},
+        {V::post, "/api/v1/tokens", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.create_token(c); }},
+        {V::delete_, "/api/v1/tokens/{id}", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.revoke_token(c); }},
+    };
+    r.insert(r.end(), std::begin(auth_rows), std::end(auth_rows));
     return r;
   }();
   return kRoutes;
