@@ -26,6 +26,16 @@ struct CollectorConfig {
   // history of their own (local time = UTC + offset), and the smallest group analytics shows.
   int work_start_hour = 8, work_end_hour = 18, utc_offset_minutes = 0;
   int analytics_min_group = 5;
+  // [siem] (docs/SIEM.md): alerts (and optionally events) as RFC 5424 syslog over TLS.
+  bool siem_enabled = false;
+  std::string siem_host;
+  std::uint16_t siem_port = 6514;
+  std::string siem_ca;               // PEM file of the CA that issued the receiver's certificate
+  std::string siem_server_name;      // the name the receiver's certificate must carry
+  std::string siem_format = "json";  // json | cef
+  bool siem_include_events = false;
+  std::string siem_app_name = "vigil";
+  std::string siem_hostname;         // "" = this machine's hostname
 };
 
 Result<CollectorConfig> load_collector_config(const std::string& path);

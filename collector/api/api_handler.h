@@ -65,6 +65,8 @@ inline constexpr std::size_t kDefaultEventLimit = 1000;
 inline constexpr std::size_t kMaxEventLimit = 100000;
 
 class RecordedImport;
+// audit (api_audit.cpp)
+namespace audit { class AuditLog; }
 
 class ApiHandler {
  public:
@@ -80,6 +82,8 @@ class ApiHandler {
   void set_authenticator(const Authenticator* authenticator);
   // The audit log: every change and refusal is recorded there (null: nothing is recorded).
   void set_audit_sink(AuditSink* sink);
+  // audit (api_audit.cpp): the log the audit routes read and verify (null: they answer 503).
+  void set_audit_log(audit::AuditLog* log);
 
   // Every route the API has, in the order they are matched (literal segments win over {x}).
   static const std::vector<Route>& routes();
@@ -118,6 +122,10 @@ class ApiHandler {
   // Recorded activity (api_import.cpp).
   Dispatch import_recorded(const HttpRequest& request, std::string_view query) const;
 
+  // audit (api_audit.cpp)
+  Dispatch list_audit(const RouteCall& call) const;
+  Dispatch verify_audit(const RouteCall& call) const;
+
   EventStore& store_;
   CollectionConfigs* configs_;
   policy::SqlitePolicyStore* policies_;
@@ -125,6 +133,7 @@ class ApiHandler {
   RecordedImport* recorded_import_ = nullptr;
   const Authenticator* authenticator_ = nullptr;
   AuditSink* audit_sink_ = nullptr;
+  audit::AuditLog* audit_log_ = nullptr;  // audit (api_audit.cpp)
   std::string admin_token_sha256_;
 };
 

@@ -54,6 +54,12 @@ const std::vector<Route>& ApiHandler::routes() {
         {V::get, "/api/v1/users/attributes", P::ReadPeople, policy},
     };
     r.insert(r.end(), std::begin(policy_rows), std::end(policy_rows));
+    // audit (api_audit.cpp)
+    const Route audit_rows[] = {
+        {V::get, "/api/v1/audit", P::ReadAudit, [](const ApiHandler& h, const RouteCall& c) { return h.list_audit(c); }},
+        {V::get, "/api/v1/audit/verify", P::ReadAudit, [](const ApiHandler& h, const RouteCall& c) { return h.verify_audit(c); }},
+    };
+    r.insert(r.end(), std::begin(audit_rows), std::end(audit_rows));
     return r;
   }();
   return kRoutes;
