@@ -62,8 +62,22 @@ bool SiemForwarder::wait(std::chrono::milliseconds d) {
 }
 
 Status SiemForwarder::queue_new_events() {
-  // include_events needs a durable cursor into the EventStore (by stored batch), which the
-  // store does not offer yet; create() refuses include_events until it does (docs/SIEM.md).
+  // Events stay in the EventStore until queued, so there is no need to copy them while the SIEM
+  // is away: only queue more when the outbox is nearly drained (memory and disk stay bounded).
+  auto waiting = outbox_.pending(settings_.batch);
+  if (!waiting) return err(waiting.error());
+  if (waiting->size() >= settings_.batch) return {};
+  auto at = outbox_.cursor("events");
+  if (!at) return err(at.error());
+  auto batches = events_->batches_after(*at, 16);
+  if (!batches) return err("reading events for the SIEM: " + batches.error());
+  for (const auto& b : *batches) {
+    std::vector<OutboxItem> items;
+    items.reserve(b.events.size());
+    for (const auto& e : b.events) items.push_back(event_item(e, settings_.format));
+    // The items and the cursor past their batch commit together: each event is queued once.
+    if (auto s = outbox_.push_all(items, "events", b.position); !s) return err("siem outbox: " + s.error());
+  }
   return {};
 }
 

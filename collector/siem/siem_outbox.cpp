@@ -66,6 +66,24 @@ Result<std::int64_t> SiemOutbox::push(const OutboxItem& item) {
   return static_cast<std::int64_t>(sqlite3_last_insert_rowid(impl_->db.get()));
 }
 
+Status SiemOutbox::push_all(const std::vector<OutboxItem>& items, const std::string& cursor, std::int64_t value) {
+  std::lock_guard lock(mu_);
+  auto txn = sqlite::Txn::begin(impl_->db, /*immediate=*/true);
+  if (!txn) return err(txn.error());
+  for (const auto& item : items) {
+    sqlite::Use u(impl_->insert);
+    u.bind(1, std::string_view(item.kind)).bind(2, static_cast<std::int64_t>(item.severity)).bind(3, item.time_ns)
+        .bind(4, std::string_view(item.body));
+    if (auto s = u.run(); !s) return err(s.error());
+  }
+  {
+    sqlite::Use u(impl_->put_cursor);
+    u.bind(1, std::string_view(cursor)).bind(2, value);
+    if (auto s = u.run(); !s) return err(s.error());
+  }
+  return txn->commit();
+}
+
 Result<std::vector<OutboxItem>> SiemOutbox::pending(std::size_t limit) {
   std::lock_guard lock(mu_);
   sqlite::Use u(impl_->select);

@@ -6,8 +6,8 @@
 // - The "sent" cursor only moves forward, and only when the forwarder says the bytes of every
 //   item up to it reached the receiver (siem_forwarder.h); items after it are sent again after a
 //   restart or reconnect (at-least-once).
-// - Sent items are pruned in the background of advance(), keeping the file bounded by what the
-//   SIEM has not yet received.
+// - advance() prunes the items it passes, keeping the file bounded by what the SIEM has not yet
+//   received.
 // - Thread-safe (one connection behind a mutex).
 #pragma once
 #include <memory>
@@ -27,6 +27,8 @@ class SiemOutbox {
 
   // Appends the item (its seq is assigned here) and returns the seq.
   Result<std::int64_t> push(const OutboxItem& item);
+  // Appends every item and sets the named cursor, in one transaction: a crash leaves both or neither.
+  Status push_all(const std::vector<OutboxItem>& items, const std::string& cursor, std::int64_t value);
   // Items after the sent cursor, oldest first.
   Result<std::vector<OutboxItem>> pending(std::size_t limit);
   Status advance(std::int64_t sent_seq);

@@ -18,6 +18,7 @@
 #include <map>
 #include <regex>
 #include <set>
+#include <span>
 #include <sstream>
 #include <thread>
 
@@ -26,6 +27,8 @@
 #include "collector/siem/siem_outbox.h"
 #include "collector/siem/syslog_format.h"
 #include "policy_test_support.h"
+#include "collector/store/sqlite_event_store.h"
+#include "shared/batch_codec.h"
 #include "shared/file_util.h"
 #include "shared/pki.h"
 #include "shared/time_util.h"
@@ -363,4 +366,80 @@ TEST_CASE("siem: alerts reach a real rsyslogd over TLS as RFC 5424 (JSON and CEF
   INFO("duplicates: " << duplicates);
   CHECK(duplicates <= 256);
   CHECK(must(box->pending(100)).empty());
+}
+
+namespace {
+
+struct OwnedBatch {
+  v1::EventBatch batch;
+  std::string payload;
+};
+
+OwnedBatch events_batch(const std::string& device, std::uint64_t first, std::uint64_t last) {
+  OwnedBatch o;
+  o.batch.set_schema_version(1);
+  o.batch.set_device_id(device);
+  o.batch.set_first_seq(first);
+  o.batch.set_last_seq(last);
+  for (std::uint64_t s = first; s <= last; ++s) {
+    auto* e = o.batch.add_events();
+    e->set_seq(s);
+    e->set_time_ns(now_ns() - 1'000'000'000);
+    e->set_type("file.write");
+    e->set_user("bob");
+    e->mutable_file()->set_path("/home/bob/report-" + std::to_string(s) + ".txt");
+  }
+  o.payload = encode_batch(o.batch);
+  return o;
+}
+
+void store_batch(EventStore& store, const std::string& device, const OwnedBatch& b) {
+  IncomingBatch in{device, &b.batch, b.payload};
+  auto r = must(store.append_batches(std::span(&in, 1), now_ns()));
+  REQUIRE(r.at(0).outcome == AppendOutcome::Stored);
+}
+
+}  // namespace
+
+TEST_CASE("siem: include_events streams stored events after a durable cursor, each once", "[siem]") {
+  TempDir data("vigil-siem-events");
+  auto store = must(open_sqlite_event_store(data.file("vigil.db")));
+  store_batch(*store, "dev-1", events_batch("dev-1", 1, 3));
+  store_batch(*store, "dev-2", events_batch("dev-2", 1, 2));
+  auto positioned = must(store->batches_after(0, 10));
+  REQUIRE(positioned.size() == 2);
+  CHECK(positioned[1].events.size() == 2);
+  CHECK(must(store->batches_after(positioned[0].position, 10)).size() == 1);
+
+  Rsyslog rs;
+  if (!rs.why.empty()) {
+    WARN("SKIPPED: no private rsyslogd: " << rs.why);
+    return;
+  }
+  auto s = settings_for(rs, SiemFormat::Cef);
+  s.include_events = true;
+  {
+    auto box = must(SiemOutbox::open(data.file("siem.db")));
+    auto fwd = must(SiemForwarder::create(*box, s, store.get()));
+    fwd->start();
+    auto l = wait_lines(rs.out(), 5);
+    REQUIRE(l.size() == 5);
+    std::smatch m;
+    REQUIRE(std::regex_match(l[0], m, kSyslog));
+    CHECK(m[7] == "event");
+    CHECK(m[1] == "110");  // log audit, informational
+    CHECK(m[10].str().rfind("CEF:0|Vigil|Vigil Agent|", 0) == 0);
+    CHECK_THAT(m[10].str(), Catch::Contains("filePath=/home/bob/report-1.txt"));
+    CHECK_THAT(m[10].str(), Catch::Contains("dvchost=dev-1"));
+  }
+  // A restart resumes after the cursor: only the new batch is sent.
+  store_batch(*store, "dev-1", events_batch("dev-1", 4, 4));
+  auto box = must(SiemOutbox::open(data.file("siem.db")));
+  auto fwd = must(SiemForwarder::create(*box, s, store.get()));
+  fwd->start();
+  auto l = wait_lines(rs.out(), 6);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1500));
+  l = lines_of(rs.out());
+  REQUIRE(l.size() == 6);
+  CHECK_THAT(l[5], Catch::Contains("filePath=/home/bob/report-4.txt"));
 }
