@@ -82,11 +82,12 @@ Dispatch ApiHandler::list_audit(const RouteCall& c) const {
     return bad_request("'since' (" + format_rfc3339(*q.since_ns, 3) + ") must be before 'until' (" +
                        format_rfc3339(*q.until_ns, 3) + ")");
   return Dispatch{std::nullopt, [this, log = audit_log_, q, caller = c.caller, query = std::string(c.query)] {
-                    auto page = log->list(q);
-                    if (!page) return error_response(http::status::internal_server_error, "audit log: " + page.error());
-                    // Recorded before it is answered: nobody reads the audit log unseen.
+                    // Recorded before it is read: nobody reads the audit log unseen, and the
+                    // answer shows its own read.
                     if (auto s = audit(caller, "read_audit", "/api/v1/audit", 200, query); !s)
                       return error_response(http::status::service_unavailable, "audit log unavailable: " + s.error());
+                    auto page = log->list(q);
+                    if (!page) return error_response(http::status::internal_server_error, "audit log: " + page.error());
                     json::array list;
                     for (const auto& r : page->records) list.emplace_back(record_to_json(r));
                     json::object o;

@@ -22,6 +22,7 @@
 #include <sstream>
 #include <thread>
 
+#include "collector/collector_config.h"
 #include "collector/policy/engine.h"
 #include "collector/siem/siem_forwarder.h"
 #include "collector/siem/siem_outbox.h"
@@ -442,4 +443,32 @@ TEST_CASE("siem: include_events streams stored events after a durable cursor, ea
   l = lines_of(rs.out());
   REQUIRE(l.size() == 6);
   CHECK_THAT(l[5], Catch::Contains("filePath=/home/bob/report-4.txt"));
+}
+
+TEST_CASE("siem: [siem] in collector.toml, with errors naming file and line", "[siem]") {
+  TempDir tmp;
+  auto ok = must(load_collector_config(tmp.write("ok.toml", "[siem]\nenabled = true\nhost = \"siem.test\"\nport = 16514\n"
+                                                              "ca = \"siem-ca.pem\"\nserver_name = \"siem.test\"\n"
+                                                              "format = \"cef\"\ninclude_events = true\napp_name = \"vigil-eu\"\n")));
+  CHECK(ok.siem_enabled);
+  CHECK(ok.siem_port == 16514);
+  CHECK(ok.siem_format == "cef");
+  CHECK(ok.siem_include_events);
+  CHECK(ok.siem_app_name == "vigil-eu");
+  struct Bad {
+    const char* text;
+    const char* says;
+  } bad[] = {
+      {"[siem]\nformat = \"xml\"\n", "bad.toml:2: siem.format must be"},
+      {"[siem]\nport = 70000\n", "bad.toml:2: siem.port must be"},
+      {"[siem]\n\nenabled = \"yes\"\n", "bad.toml:3: siem.enabled must be true or false"},
+      {"[siem]\nhostt = \"x\"\n", "bad.toml:2: unknown key 'siem.hostt'"},
+      {"[siem]\napp_name = \"two words\"\n", "bad.toml:2: siem.app_name must be printable ASCII"},
+      {"[siem]\nenabled = true\nhost = \"x\"\n", "siem.enabled = true needs siem.ca"},
+  };
+  for (const auto& b : bad) {
+    auto r = load_collector_config(tmp.write("bad.toml", b.text));
+    REQUIRE_FALSE(r.ok());
+    CHECK_THAT(r.error(), Catch::Contains(b.says));
+  }
 }
