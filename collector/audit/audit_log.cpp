@@ -273,7 +273,7 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& dir, AuditLo
     const std::int64_t last_id = tail.empty() ? 0 : tail[0].id;
     auto refuse = [&](const std::string& why) {
       return err("audit log in " + dir + ": " + why +
-                 ". The collector will not write over this evidence: run `vigilctl audit verify` against a copy, "
+                 ". The collector will not write over this evidence: keep a copy of audit.db, audit.head and audit.key, "
                  "then move audit.db and audit.head aside to start a new log");
     };
     if (!*head && last_id > 0) return refuse("audit.head is missing");
