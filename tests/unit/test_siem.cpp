@@ -98,8 +98,8 @@ struct Rsyslog {
   pid_t pid = -1;
 
   Rsyslog() {
-    if (::access("/usr/sbin/rsyslogd", X_OK) != 0) {
-      why = "/usr/sbin/rsyslogd is not installed (packages rsyslog, rsyslog-openssl)";
+    if (::access(binary().c_str(), X_OK) != 0) {
+      why = binary() + " is not installed (packages rsyslog, rsyslog-openssl)";
       return;
     }
     auto ca = must(pki::create_ca("Vigil test SIEM CA", 2));
@@ -124,6 +124,12 @@ struct Rsyslog {
   }
   ~Rsyslog() { stop(); }
 
+  // VIGIL_TEST_RSYSLOGD overrides the binary (a missing one shows the skip path).
+  static std::string binary() {
+    const char* b = std::getenv("VIGIL_TEST_RSYSLOGD");
+    return b && *b ? b : "/usr/sbin/rsyslogd";
+  }
+
   void start() {
     const std::string conf = dir.file("rsyslog.conf"), pidf = dir.file("rsyslogd.pid"), log = dir.file("rsyslogd.log");
     pid = ::fork();
@@ -132,7 +138,7 @@ struct Rsyslog {
       FILE* f = std::freopen(log.c_str(), "a", stdout);
       (void)f;
       ::dup2(STDOUT_FILENO, STDERR_FILENO);
-      ::execl("/usr/sbin/rsyslogd", "rsyslogd", "-n", "-f", conf.c_str(), "-i", pidf.c_str(), nullptr);
+      ::execl(binary().c_str(), "rsyslogd", "-n", "-f", conf.c_str(), "-i", pidf.c_str(), nullptr);
       ::_exit(127);
     }
     for (int i = 0; i < 100; ++i) {
