@@ -41,7 +41,7 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
   }
   CollectorConfig cfg;
   static const std::set<std::string> sections{"ingest", "api", "storage", "server", "import", "engine",
-                                                 "privacy"};  // auth
+                                                 "privacy", "siem"};
   for (auto& [key, node] : root) {
     std::string k(key.str());
     if (!sections.count(k)) return err(where(path, node.source()) + ": unknown section '" + k + "'");
@@ -100,6 +100,36 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
         if (*t != "by_role" && *t != "never")
           return err(at + ": privacy.reveal_names must be \"by_role\" or \"never\"; got '" + *t + "'");
         cfg.privacy_reveal_names = *t;
+      } else if (k == "siem") {  // siem (docs/SIEM.md)
+        auto flag = [&](bool& into) -> Status {
+          auto* b = v.as_boolean();
+          if (!b) return err(at + ": siem." + s + " must be true or false");
+          into = b->get();
+          return {};
+        };
+        Status st;
+        if (s == "enabled") st = flag(cfg.siem_enabled);
+        else if (s == "include_events") st = flag(cfg.siem_include_events);
+        else if (s == "port") {
+          auto* n = v.as_integer();
+          if (!n || n->get() < 1 || n->get() > 65535) return err(at + ": siem.port must be an integer 1..65535");
+          cfg.siem_port = static_cast<std::uint16_t>(n->get());
+        } else if (s == "host" || s == "ca" || s == "server_name" || s == "format" || s == "app_name" || s == "hostname") {
+          auto t = str();
+          if (!t) return err(t.error());
+          if (s == "format" && *t != "json" && *t != "cef") return err(at + ": siem.format must be \"json\" or \"cef\", got '" + *t + "'");
+          if (s == "app_name" && (t->empty() || t->size() > 48)) return err(at + ": siem.app_name must be 1..48 characters");
+          if (s == "hostname" && t->size() > 255) return err(at + ": siem.hostname must be at most 255 characters");
+          for (char c : *t)
+            if ((s == "app_name" || s == "hostname") && (c < 33 || c > 126))
+              return err(at + ": siem." + s + " must be printable ASCII without spaces (RFC 5424)");
+          (s == "host" ? cfg.siem_host : s == "ca" ? cfg.siem_ca : s == "server_name" ? cfg.siem_server_name
+           : s == "format" ? cfg.siem_format : s == "app_name" ? cfg.siem_app_name : cfg.siem_hostname) = *t;
+        } else {
+          return err(at + ": unknown key 'siem." + s + "' (accepted: enabled, host, port, ca, server_name, format, "
+                          "include_events, app_name, hostname)");
+        }
+        if (!st) return err(st.error());
       } else {
         return err(at + ": unknown key '" + k + "." + s + "'");
       }
@@ -108,6 +138,13 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
   if (cfg.work_start_hour >= cfg.work_end_hour)
     return err(path + ": engine.work_start_hour (" + std::to_string(cfg.work_start_hour) +
                ") must be before engine.work_end_hour (" + std::to_string(cfg.work_end_hour) + ")");
+  // siem: an enabled forwarder needs somewhere to send and a way to trust it.
+  if (cfg.siem_enabled) {
+    auto* siem = root["siem"].as_table();
+    const std::string at = siem ? where(path, siem->source()) : path;
+    for (auto [name, value] : {std::pair{"host", &cfg.siem_host}, {"ca", &cfg.siem_ca}, {"server_name", &cfg.siem_server_name}})
+      if (value->empty()) return err(at + ": siem.enabled = true needs siem." + std::string(name));
+  }
   return cfg;
 }
 

@@ -29,6 +29,16 @@ struct CollectorConfig {
   // [privacy] (auth, docs/ROLES.md): "by_role" shows real user names to roles holding
   // reveal_names; "never" shows pseudonyms to everyone.
   std::string privacy_reveal_names = "by_role";
+  // [siem] (docs/SIEM.md): alerts (and optionally events) as RFC 5424 syslog over TLS.
+  bool siem_enabled = false;
+  std::string siem_host;
+  std::uint16_t siem_port = 6514;
+  std::string siem_ca;               // PEM file of the CA that issued the receiver's certificate
+  std::string siem_server_name;      // the name the receiver's certificate must carry
+  std::string siem_format = "json";  // json | cef
+  bool siem_include_events = false;
+  std::string siem_app_name = "vigil";
+  std::string siem_hostname;         // "" = this machine's hostname
 };
 
 Result<CollectorConfig> load_collector_config(const std::string& path);

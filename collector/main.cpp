@@ -9,6 +9,10 @@
 #include "collector/api/api_server.h"
 #include "collector/auth/account_cli.h"   // auth
 #include "collector/auth/auth_service.h"  // auth
+#include "collector/audit/audit_log.h"
+#include "collector/siem/siem_forwarder.h"
+#include "shared/file_util.h"
+#include <unistd.h>
 #include "collector/collector_config.h"
 #include "collector/config/collection_configs.h"
 #include "collector/data_dir.h"
@@ -123,6 +127,34 @@ int cmd_run(const std::string& data_dir, const std::string& config_path) {
     if (!primed) return fail(primed.error());
     if (*primed) log::info("policy", "engine primed from stored events", {{"events", std::to_string(*primed)}});
   }
+  // siem (collector/siem): alerts to the SIEM as TLS syslog through a durable outbox
+  // (docs/SIEM.md). Set up before the engine is fed; stopped after the feed (declared before it).
+  std::unique_ptr<siem::SiemOutbox> siem_outbox;
+  std::unique_ptr<siem::SiemForwarder> siem_forwarder;
+  if (cfg->siem_enabled) {
+    auto ca = read_file(in_data_dir(cfg->siem_ca));
+    if (!ca) return fail("siem.ca: " + ca.error(), 2);
+    auto outbox = siem::SiemOutbox::open(dir.path("siem.db"));
+    if (!outbox) return fail("opening the SIEM outbox: " + outbox.error());
+    siem_outbox = std::move(*outbox);
+    siem::SiemSettings ss;
+    ss.host = cfg->siem_host;
+    ss.port = cfg->siem_port;
+    ss.ca_pem = *ca;
+    ss.server_name = cfg->siem_server_name;
+    ss.format = cfg->siem_format == "cef" ? siem::SiemFormat::Cef : siem::SiemFormat::Json;
+    ss.include_events = cfg->siem_include_events;
+    ss.identity.app_name = cfg->siem_app_name;
+    ss.identity.hostname = cfg->siem_hostname.empty() ? siem::local_hostname() : cfg->siem_hostname;
+    ss.identity.procid = std::to_string(::getpid());
+    auto fwd = siem::SiemForwarder::create(*siem_outbox, ss, store->get());
+    if (!fwd) return fail(fwd.error(), 2);
+    siem_forwarder = std::move(*fwd);
+    engine.set_alert_listener([f = siem_forwarder.get()](const policy::Alert& a) {
+      if (auto s = f->on_alert(a); !s) log::error("siem", "an alert could not be queued for the SIEM", {{"alert", a.id}, {"error", s.error()}});
+    });
+    siem_forwarder->start();
+  }
   policy::EngineFeed feed(engine);
 
   boost::asio::io_context io(cfg->io_threads);
@@ -152,6 +184,12 @@ int cmd_run(const std::string& data_dir, const std::string& config_path) {
     feed.push(device, std::move(batch));
   });
   api.handler().set_recorded_import(&recorded);
+  // audit (collector/audit): every change and refusal, chained and keyed (docs/AUDIT.md). A log
+  // that does not check out at its tail stops the start rather than be written over.
+  auto audit_log = audit::AuditLog::open(data_dir);
+  if (!audit_log) return fail(audit_log.error(), 2);
+  api.handler().set_audit_sink(audit_log->get());
+  api.handler().set_audit_log(audit_log->get());
   if (auto s = api.listen(); !s) return fail(s.error());
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);

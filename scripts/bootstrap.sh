@@ -10,6 +10,7 @@ PKGS=(cmake ninja-build g++ pkg-config make python3 iproute2 procps
       zip p7zip-full gcab zstd lz4 xz-utils bzip2 passwd
       rpm lintian rpmlint dpkg-dev fakeroot file init-system-helpers)  # make packages / packages-lint
 PKGS+=(libsodium-dev curl)  # auth: argon2id password hashes, HMAC-SHA256 pseudonyms; curl for the [roles] test
+PKGS+=(rsyslog rsyslog-openssl)  # siem: a real TLS syslog receiver for tests/unit/test_siem.cpp
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

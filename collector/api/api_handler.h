@@ -66,6 +66,8 @@ inline constexpr std::size_t kMaxEventLimit = 100000;
 
 class RecordedImport;
 namespace auth { class AuthService; }
+// audit (api_audit.cpp)
+namespace audit { class AuditLog; }
 
 class ApiHandler {
  public:
@@ -84,6 +86,8 @@ class ApiHandler {
   // auth (api_auth.cpp): accounts, role groups, tokens, login; also becomes the authenticator,
   // and its name reveals are recorded through audit() as "reveal_names".
   void set_auth_service(auth::AuthService* service);
+  // audit (api_audit.cpp): the log the audit routes read and verify (null: they answer 503).
+  void set_audit_log(audit::AuditLog* log);
 
   // Every route the API has, in the order they are matched (literal segments win over {x}).
   static const std::vector<Route>& routes();
@@ -144,6 +148,9 @@ class ApiHandler {
   Dispatch create_token(const RouteCall& c) const;
   Dispatch revoke_token(const RouteCall& c) const;
   Dispatch people_listing(const RouteCall& c) const;
+  // audit (api_audit.cpp)
+  Dispatch list_audit(const RouteCall& call) const;
+  Dispatch verify_audit(const RouteCall& call) const;
 
   EventStore& store_;
   CollectionConfigs* configs_;
@@ -153,6 +160,7 @@ class ApiHandler {
   const Authenticator* authenticator_ = nullptr;
   AuditSink* audit_sink_ = nullptr;
   auth::AuthService* auth_service_ = nullptr;  // auth (api_auth.cpp)
+  audit::AuditLog* audit_log_ = nullptr;  // audit (api_audit.cpp)
   std::string admin_token_sha256_;
 };
 

@@ -87,6 +87,12 @@ const std::vector<Route>& ApiHandler::routes() {
         {V::delete_, "/api/v1/tokens/{id}", P::ReadHealth, [](const ApiHandler& h, const RouteCall& c) { return h.revoke_token(c); }},
     };
     r.insert(r.end(), std::begin(auth_rows), std::end(auth_rows));
+    // audit (api_audit.cpp)
+    const Route audit_rows[] = {
+        {V::get, "/api/v1/audit", P::ReadAudit, [](const ApiHandler& h, const RouteCall& c) { return h.list_audit(c); }},
+        {V::get, "/api/v1/audit/verify", P::ReadAudit, [](const ApiHandler& h, const RouteCall& c) { return h.verify_audit(c); }},
+    };
+    r.insert(r.end(), std::begin(audit_rows), std::end(audit_rows));
     return r;
   }();
   return kRoutes;

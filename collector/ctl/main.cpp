@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collector/ctl/alert_commands.h"
+#include "collector/ctl/audit_commands.h"
 #include "collector/ctl/import_commands.h"
 #include "collector/ctl/auth_commands.h"  // auth
 #include "collector/ctl/ctl_config.h"
@@ -405,6 +406,7 @@ int main(int argc, char** argv) {
   add_policy_commands(app, flags, result);
   add_import_commands(app, flags, result);
   add_auth_commands(app, flags, result);  // auth: login, logout, whoami, accounts, roles, role-groups, tokens
+  add_audit_commands(app, flags, result);  // audit (audit_commands.cpp)
   // alerts, users --in-scope, analytics (alert_commands.cpp): plain GETs through one session.
   add_alert_commands(app, [&flags](const std::string& target, int& code) -> std::optional<json::object> {
     auto s = open_session(flags, code);

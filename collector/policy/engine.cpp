@@ -467,6 +467,7 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
   const std::uint64_t gen = directory_->generation();
   if (gen != st.gen) reload(st, *directory_, gen);
   const std::int64_t wall = now_ns();
+  std::set<std::uint64_t> touched;  // siem: alerts this call raised or updated, for the listener
 
   for (const v1::Event& e : events) {
     Activity a = read_activity(e);
@@ -656,6 +657,7 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
         open->score += points;
         open->severity = severity_for(open->score, rt.p.min_risk_threshold, S);
         open->updated_ns = wall;
+        touched.insert(n);  // siem
         continue;
       }
       if (!sc->alert_id.empty()) {  // the previous alert was closed: start afresh
@@ -683,13 +685,24 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
         if (st.track)
           for (std::uint32_t i = 0; i < al.activities.size(); ++i) st.dirty_alerts[n].insert(i);
         st.alerts.emplace(n, std::move(al));
+        touched.insert(n);  // siem
         log::info("policy", "alert raised", {{"alert", alert_id(n)}, {"policy", rt.p.id}, {"user", u.name}});
       }
     }
   }
 
+  // siem: copies taken under the lock, handed to the listener after it is released, so a slow
+  // listener (the SIEM outbox writes to disk) never holds up other batches or API reads.
+  std::vector<Alert> changed;
+  if (alert_listener_)
+    for (auto n : touched) changed.push_back(st.alerts.at(n));
   if (store_ && wall - st.last_save >= S.save_interval_ns) save_dirty();
+  lock.unlock();
+  for (const auto& a : changed) alert_listener_(a);
 }
+
+// siem
+void PolicyEngine::set_alert_listener(std::function<void(const Alert&)> listener) { alert_listener_ = std::move(listener); }
 
 void PolicyEngine::flush() {
   if (!store_) return;

@@ -18,6 +18,7 @@
 //   history loaded from the store gives context to a policy created today.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -103,6 +104,9 @@ class PolicyEngine {
   const EngineSettings& settings() const { return settings_; }
   // Whether the engine has counted anyone's activity yet (loaded or primed).
   bool has_history() const;
+  // siem: called with every alert a batch raised or updated (a copy, after the engine's lock is
+  // released, on the thread that fed the batch). Set before the engine is fed; not thread-safe.
+  void set_alert_listener(std::function<void(const Alert&)> listener);
 
   struct State;
 
@@ -117,6 +121,7 @@ class PolicyEngine {
   mutable std::mutex mu_;
   std::unique_ptr<State> st_;
   std::unique_ptr<DeltaSaver> saver_;  // with a store: saves off the scoring thread
+  std::function<void(const Alert&)> alert_listener_;  // siem
 };
 
 // Severity for a score against a policy threshold (SCORING.md "Severity").

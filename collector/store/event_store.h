@@ -101,6 +101,19 @@ class EventStore {
                                   std::uint32_t uses) = 0;
   virtual Result<TokenCheck> consume_enroll_token(const std::string& token_sha256,
                                                   std::int64_t now_ns) = 0;
+
+  // siem: the events of the stored batches after position `after_batch` (the store's own,
+  // increasing batch position; 0 = from the start), in the order they were stored, at most
+  // max_batches batches. Lets an exporter resume exactly where it stopped.
+  struct PositionedBatch {
+    std::int64_t position = 0;
+    std::vector<StoredEvent> events;
+  };
+  virtual Result<std::vector<PositionedBatch>> batches_after(std::int64_t after_batch, std::size_t max_batches) {
+    (void)after_batch;
+    (void)max_batches;
+    return err("this event store cannot be read by position");
+  }
 };
 
 }  // namespace vigil::collector

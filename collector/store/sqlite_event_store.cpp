@@ -343,6 +343,31 @@ class SqliteEventStore final : public EventStore {
     return results;
   }
 
+  // siem: batches by position (their row id: one writer assigns them in commit order).
+  Result<std::vector<PositionedBatch>> batches_after(std::int64_t after_batch, std::size_t max_batches) override {
+    auto lease = readers_.acquire();
+    if (!lease) return err(lease.error());
+    Reader& r = **lease;
+    auto st = r.stmt("SELECT id, device_id, payload FROM batches WHERE id > ?1 ORDER BY id LIMIT ?2", "read batches by position");
+    if (!st) return err(st.error());
+    Use u(**st);
+    u.bind(1, after_batch).bind(2, static_cast<std::int64_t>(max_batches));
+    std::vector<PositionedBatch> out;
+    for (;;) {
+      auto row = u.step();
+      if (!row) return err(row.error());
+      if (!*row) break;
+      PositionedBatch pb;
+      pb.position = u.int64(0);
+      const std::string device(u.text(1));
+      auto batch = decode_batch(u.blob(2), kStoredBatchLimits);
+      if (!batch) return err("stored batch " + std::to_string(pb.position) + " does not decode: " + batch.error());
+      for (auto& e : *batch->mutable_events()) pb.events.push_back(StoredEvent{device, std::move(e)});
+      out.push_back(std::move(pb));
+    }
+    return out;
+  }
+
   Result<std::vector<StoredEvent>> query_events(const EventQuery& q) override {
     std::vector<StoredEvent> kept;  // a heap whose front is the oldest kept match
     if (q.limit == 0 || (q.since_ns && q.until_ns && *q.since_ns >= *q.until_ns) ||
