@@ -65,6 +65,9 @@ inline constexpr std::size_t kDefaultEventLimit = 1000;
 inline constexpr std::size_t kMaxEventLimit = 100000;
 
 class RecordedImport;
+// activity (api_activity.cpp)
+class ActivityCursors;
+class ActivityExports;
 
 class ApiHandler {
  public:
@@ -80,6 +83,8 @@ class ApiHandler {
   void set_authenticator(const Authenticator* authenticator);
   // The audit log: every change and refusal is recorded there (null: nothing is recorded).
   void set_audit_sink(AuditSink* sink);
+  // activity (api_activity.cpp): cursor signing and background exports (null: those routes 503).
+  void set_activity(const ActivityCursors* cursors, ActivityExports* exports);
 
   // Every route the API has, in the order they are matched (literal segments win over {x}).
   static const std::vector<Route>& routes();
@@ -118,6 +123,12 @@ class ApiHandler {
   // Recorded activity (api_import.cpp).
   Dispatch import_recorded(const HttpRequest& request, std::string_view query) const;
 
+  // activity (api_activity.cpp)
+  Dispatch activity_query(const RouteCall& c) const;
+  Dispatch activity_export_start(const RouteCall& c) const;
+  Dispatch activity_export_status(const RouteCall& c) const;
+  Dispatch activity_export_content(const RouteCall& c) const;
+
   EventStore& store_;
   CollectionConfigs* configs_;
   policy::SqlitePolicyStore* policies_;
@@ -125,6 +136,9 @@ class ApiHandler {
   RecordedImport* recorded_import_ = nullptr;
   const Authenticator* authenticator_ = nullptr;
   AuditSink* audit_sink_ = nullptr;
+  // activity (api_activity.cpp)
+  const ActivityCursors* activity_cursors_ = nullptr;
+  ActivityExports* activity_exports_ = nullptr;
   std::string admin_token_sha256_;
 };
 

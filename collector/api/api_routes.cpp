@@ -54,6 +54,18 @@ const std::vector<Route>& ApiHandler::routes() {
         {V::get, "/api/v1/users/attributes", P::ReadPeople, policy},
     };
     r.insert(r.end(), std::begin(policy_rows), std::end(policy_rows));
+    // activity (api_activity.cpp)
+    const Route activity_rows[] = {
+        {V::get, "/api/v1/activity", P::InvestigateActivity,
+         [](const ApiHandler& h, const RouteCall& c) { return h.activity_query(c); }},
+        {V::post, "/api/v1/activity/exports", P::ExportActivity,
+         [](const ApiHandler& h, const RouteCall& c) { return h.activity_export_start(c); }},
+        {V::get, "/api/v1/activity/exports/{name}", P::ExportActivity,
+         [](const ApiHandler& h, const RouteCall& c) { return h.activity_export_status(c); }},
+        {V::get, "/api/v1/activity/exports/{name}/content", P::ExportActivity,
+         [](const ApiHandler& h, const RouteCall& c) { return h.activity_export_content(c); }},
+    };
+    r.insert(r.end(), std::begin(activity_rows), std::end(activity_rows));
     return r;
   }();
   return kRoutes;
