@@ -13,6 +13,10 @@
 
 namespace vigil::test::activity {
 
+using collector::AppendOutcome;
+using collector::EventStore;
+using collector::IncomingBatch;
+
 inline constexpr std::int64_t kSec = 1'000'000'000;
 inline constexpr std::int64_t kHour = 3600 * kSec;
 inline constexpr std::int64_t kDay = 24 * kHour;

@@ -5,6 +5,7 @@
 #include <catch2/catch.hpp>
 #include <sqlite3.h>
 
+#include <algorithm>
 #include <set>
 
 #include "activity_test_support.h"
@@ -12,6 +13,7 @@
 #include "collector/api/api_handler.h"
 #include "collector/store/sqlite_event_store.h"
 #include "shared/crypto.h"
+#include "shared/time_util.h"
 #include "test_support.h"
 
 using namespace vigil;

@@ -4,6 +4,7 @@
 #include <catch2/catch.hpp>
 
 #include <chrono>
+#include <map>
 #include <mutex>
 #include <sys/stat.h>
 #include <thread>
