@@ -363,7 +363,7 @@ TEST_CASE("API activity: invalid filters are 400 naming the parameter", "[activi
   ApiFixture f;
   const std::pair<const char*, const char*> bad[] = {
       {"channel=usb", "'channel'"},      {"type=FILE", "'type'"},          {"type=.x", "'type'"},
-      {"since=yesterday", "'since'"},    {"until=12", "'until'"},          {"limit=0", "'limit'"},
+      {"since=yesterday", "'since'"},    {"until=12x", "'until'"},          {"limit=0", "'limit'"},
       {"limit=1001", "'limit'"},         {"count=maybe", "'count'"},       {"classification=a%20b", "'classification'"},
       {"colour=red", "'colour'"},        {"user=a&user=b", "'user'"},
       {"since=2026-01-02T00:00:00Z&until=2026-01-01T00:00:00Z", "'since'"},
