@@ -247,7 +247,7 @@ TEST_CASE("API activity exports: JSONL, bad requests, traversal", "[api_activity
   CHECK(call(*f.h, http::verb::get, "/api/v1/activity/exports/activity-0123456789abcdef0123456789abcdef.csv").status == 404);
 }
 
-TEST_CASE("CSV fields: quoting, formulas, invalid UTF-8", "[api_activity]") {
+TEST_CASE("API activity exports: CSV fields quote, defuse formulas, escape invalid UTF-8", "[api_activity]") {
   CHECK(csv_field("plain") == "plain");
   CHECK(csv_field("a,b") == "\"a,b\"");
   CHECK(csv_field("say \"hi\"") == "\"say \"\"hi\"\"\"");
