@@ -6,6 +6,8 @@
 #include <iostream>
 #include <thread>
 
+#include "collector/activity/activity_cursor.h"
+#include "collector/activity/activity_exports.h"
 #include "collector/api/api_server.h"
 #include "collector/auth/account_cli.h"   // auth
 #include "collector/auth/auth_service.h"  // auth
@@ -190,6 +192,12 @@ int cmd_run(const std::string& data_dir, const std::string& config_path) {
   if (!audit_log) return fail(audit_log.error(), 2);
   api.handler().set_audit_sink(audit_log->get());
   api.handler().set_audit_log(audit_log->get());
+  // activity (api_activity.cpp): signed paging cursors and background exports under DATA_DIR/exports.
+  auto activity_cursors = ActivityCursors::open(dir.path("activity-cursor.key"));
+  if (!activity_cursors) return fail(activity_cursors.error());
+  auto activity_exports = ActivityExports::open(**store, dir.path("exports"));
+  if (!activity_exports) return fail(activity_exports.error());
+  api.handler().set_activity(&*activity_cursors, activity_exports->get());
   if (auto s = api.listen(); !s) return fail(s.error());
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);

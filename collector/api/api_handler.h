@@ -68,6 +68,9 @@ class RecordedImport;
 namespace auth { class AuthService; }
 // audit (api_audit.cpp)
 namespace audit { class AuditLog; }
+// activity (api_activity.cpp)
+class ActivityCursors;
+class ActivityExports;
 
 class ApiHandler {
  public:
@@ -88,6 +91,8 @@ class ApiHandler {
   void set_auth_service(auth::AuthService* service);
   // audit (api_audit.cpp): the log the audit routes read and verify (null: they answer 503).
   void set_audit_log(audit::AuditLog* log);
+  // activity (api_activity.cpp): cursor signing and background exports (null: those routes 503).
+  void set_activity(const ActivityCursors* cursors, ActivityExports* exports);
 
   // Every route the API has, in the order they are matched (literal segments win over {x}).
   static const std::vector<Route>& routes();
@@ -151,6 +156,11 @@ class ApiHandler {
   // audit (api_audit.cpp)
   Dispatch list_audit(const RouteCall& call) const;
   Dispatch verify_audit(const RouteCall& call) const;
+  // activity (api_activity.cpp)
+  Dispatch activity_query(const RouteCall& c) const;
+  Dispatch activity_export_start(const RouteCall& c) const;
+  Dispatch activity_export_status(const RouteCall& c) const;
+  Dispatch activity_export_content(const RouteCall& c) const;
 
   EventStore& store_;
   CollectionConfigs* configs_;
@@ -161,6 +171,9 @@ class ApiHandler {
   AuditSink* audit_sink_ = nullptr;
   auth::AuthService* auth_service_ = nullptr;  // auth (api_auth.cpp)
   audit::AuditLog* audit_log_ = nullptr;  // audit (api_audit.cpp)
+  // activity (api_activity.cpp)
+  const ActivityCursors* activity_cursors_ = nullptr;
+  ActivityExports* activity_exports_ = nullptr;
   std::string admin_token_sha256_;
 };
 

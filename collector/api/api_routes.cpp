@@ -93,6 +93,18 @@ const std::vector<Route>& ApiHandler::routes() {
         {V::get, "/api/v1/audit/verify", P::ReadAudit, [](const ApiHandler& h, const RouteCall& c) { return h.verify_audit(c); }},
     };
     r.insert(r.end(), std::begin(audit_rows), std::end(audit_rows));
+    // activity (api_activity.cpp)
+    const Route activity_rows[] = {
+        {V::get, "/api/v1/activity", P::InvestigateActivity,
+         [](const ApiHandler& h, const RouteCall& c) { return h.activity_query(c); }},
+        {V::post, "/api/v1/activity/exports", P::ExportActivity,
+         [](const ApiHandler& h, const RouteCall& c) { return h.activity_export_start(c); }},
+        {V::get, "/api/v1/activity/exports/{name}", P::ExportActivity,
+         [](const ApiHandler& h, const RouteCall& c) { return h.activity_export_status(c); }},
+        {V::get, "/api/v1/activity/exports/{name}/content", P::ExportActivity,
+         [](const ApiHandler& h, const RouteCall& c) { return h.activity_export_content(c); }},
+    };
+    r.insert(r.end(), std::begin(activity_rows), std::end(activity_rows));
     return r;
   }();
   return kRoutes;

@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/ctl/activity_commands.h"
 #include "collector/ctl/alert_commands.h"
 #include "collector/ctl/audit_commands.h"
 #include "collector/ctl/import_commands.h"
@@ -407,6 +408,7 @@ int main(int argc, char** argv) {
   add_import_commands(app, flags, result);
   add_auth_commands(app, flags, result);  // auth: login, logout, whoami, accounts, roles, role-groups, tokens
   add_audit_commands(app, flags, result);  // audit (audit_commands.cpp)
+  add_activity_commands(app, flags, result);
   // alerts, users --in-scope, analytics (alert_commands.cpp): plain GETs through one session.
   add_alert_commands(app, [&flags](const std::string& target, int& code) -> std::optional<json::object> {
     auto s = open_session(flags, code);

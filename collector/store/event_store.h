@@ -7,7 +7,8 @@
 // - Idempotent on (device_id, seq): a batch whose exact range is already stored is reported
 //   Duplicate and changes nothing; a batch that partially overlaps stored seqs is Rejected.
 // - Batches are stored as received (the agent's zstd blob) and indexed by (device, seq range),
-//   time range and (user, day, type); queries decode only candidate batches.
+//   time range and (user, day, type, channel) with per-key event counts and times; queries
+//   decode only candidate batches, and totals come from the index where the filters allow.
 // - Device counters (events received, last seen, highest seq, events reported lost) move in the
 //   same transaction as the batches that change them.
 // - Every method is safe to call from any thread; queries run concurrently with ingest.
@@ -19,6 +20,7 @@
 #include <string>
 #include <vector>
 
+#include "collector/store/activity_query.h"
 #include "shared/result.h"
 #include "vigil.pb.h"
 
@@ -50,6 +52,13 @@ struct EventQuery {
 struct StoredEvent {
   std::string device_id;
   v1::Event event;
+};
+
+// One page of an activity query (activity_query.h).
+struct ActivityPage {
+  std::vector<StoredEvent> events;             // newest first
+  std::optional<ActivityPosition> next;        // set when more matches follow
+  std::optional<std::uint64_t> total;          // when count_total
 };
 
 struct DeviceRecord {
@@ -84,6 +93,10 @@ class EventStore {
                                                            std::int64_t now_ns) = 0;
   // Newest `limit` matches, returned oldest first (by time, then device, then seq).
   virtual Result<std::vector<StoredEvent>> query_events(const EventQuery& query) = 0;
+  // Investigator queries (activity_query.h). The default says the store cannot answer them.
+  virtual Result<ActivityPage> query_activity(const ActivityQuery& query);
+  // Every user name activity was stored for, sorted (resolving a shown name back to real ones).
+  virtual Result<std::vector<std::string>> activity_users();
   virtual Result<SeqCoverage> seq_coverage(const std::string& device_id) = 0;
 
   virtual Status register_device(const DeviceRecord& device) = 0;

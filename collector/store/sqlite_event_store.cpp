@@ -19,6 +19,7 @@
 #include <unordered_map>
 #include <utility>
 
+#include "collector/store/activity_query.h"
 #include "collector/store/sqlite_db.h"
 #include "collector/store/sqlite_event_store.h"
 #include "shared/batch_codec.h"
@@ -32,7 +33,7 @@ using sqlite::Stmt;
 using sqlite::Txn;
 using sqlite::Use;
 
-constexpr std::int64_t kSchemaVersion = 1;
+constexpr std::int64_t kSchemaVersion = 2;
 constexpr std::int64_t kDayNs = 86'400'000'000'000;
 constexpr int kBusyTimeoutMs = 10'000;
 constexpr std::size_t kMaxIdleReaders = 4;
@@ -57,15 +58,26 @@ CREATE TABLE IF NOT EXISTS batches(
 -- checked in the index, without reading each batch row.
 CREATE INDEX IF NOT EXISTS batches_by_device_time ON batches(device_id, max_time_ns, min_time_ns);
 CREATE INDEX IF NOT EXISTS batches_by_time ON batches(max_time_ns, min_time_ns);
--- One row per distinct (user, day, type) in a batch: the primary key serves (user, day) lookups.
-CREATE TABLE IF NOT EXISTS batch_keys(
+-- One row per distinct (user, day, type, channel) in a batch, with how many events it stands for
+-- and their time range: the primary key serves (user, day) lookups, totals are summed from these
+-- rows without decoding, and a row's own time range lets paging skip batches that only hold other
+-- users' newer events. Schema version 2 (version 1 had batch_keys without counts and channel).
+CREATE TABLE IF NOT EXISTS activity_keys(
   user TEXT NOT NULL,
   day INTEGER NOT NULL,             -- floor(time_ns / 86400e9), UTC
   type TEXT NOT NULL,
+  channel TEXT NOT NULL,            -- activity_channel() of the events
   batch_id INTEGER NOT NULL,
-  PRIMARY KEY(user, day, type, batch_id)
+  events INTEGER NOT NULL,
+  sensitive INTEGER NOT NULL,       -- of those, events whose content had findings
+  min_time_ns INTEGER NOT NULL,
+  max_time_ns INTEGER NOT NULL,
+  PRIMARY KEY(user, day, type, channel, batch_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS batch_keys_by_type_day ON batch_keys(type, day, batch_id);
+CREATE INDEX IF NOT EXISTS activity_keys_by_type_day ON activity_keys(type, day);
+CREATE INDEX IF NOT EXISTS activity_keys_by_channel_day ON activity_keys(channel, day);
+-- Every user seen, so a shown (pseudonymised) name can be resolved back without a scan.
+CREATE TABLE IF NOT EXISTS activity_users(user TEXT PRIMARY KEY) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS devices(
   device_id TEXT PRIMARY KEY,
   hostname TEXT NOT NULL DEFAULT '',
@@ -120,6 +132,35 @@ DeviceRecord read_device(const Use& row) {
   return d;
 }
 
+// What one batch adds to activity_keys: one row per distinct (user, day, type, channel), sorted.
+struct KeyRow {
+  std::int64_t events = 0;
+  std::int64_t sensitive = 0;
+  std::int64_t min_time_ns = std::numeric_limits<std::int64_t>::max();
+  std::int64_t max_time_ns = std::numeric_limits<std::int64_t>::min();
+};
+using KeyOf = std::tuple<std::string_view, std::int64_t, std::string_view, std::string_view>;  // user, day, type, channel
+
+// A map, not a scan of the rows so far: a hostile batch of all-distinct users stays O(n log n).
+std::map<KeyOf, KeyRow> batch_key_rows(const v1::EventBatch& batch) {
+  std::map<KeyOf, KeyRow> rows;
+  KeyRow* last = nullptr;
+  KeyOf last_key;
+  for (const auto& e : batch.events()) {
+    KeyOf k{e.user(), day_of(e.time_ns()), e.type(), activity_channel(e)};
+    // Events come in runs of the same key; skip the lookup for the common repeat.
+    if (!last || k != last_key) {
+      last = &rows[k];
+      last_key = k;
+    }
+    last->events += 1;
+    if (has_finding(e, "any")) last->sensitive += 1;
+    last->min_time_ns = std::min(last->min_time_ns, e.time_ns());
+    last->max_time_ns = std::max(last->max_time_ns, e.time_ns());
+  }
+  return rows;
+}
+
 // Applies the per-connection settings every connection needs.
 Status configure(Db& db, int cache_kib) {
   return db.exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) +
@@ -135,6 +176,7 @@ struct Writer {
   Stmt next_range;
   Stmt insert_batch;
   Stmt insert_key;
+  Stmt insert_user;
   Stmt add_device_counters;
   Stmt register_device;
   Stmt device_hello;
@@ -159,8 +201,10 @@ struct Writer {
         {&insert_batch, "insert batch",
          "INSERT INTO batches(device_id, first_seq, last_seq, event_count, min_time_ns, max_time_ns, "
          "received_ns, payload) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)"},
-        {&insert_key, "insert batch key",
-         "INSERT OR IGNORE INTO batch_keys(user, day, type, batch_id) VALUES(?1, ?2, ?3, ?4)"},
+        {&insert_key, "insert activity key",
+         "INSERT INTO activity_keys(user, day, type, channel, batch_id, events, sensitive, min_time_ns, max_time_ns) "
+         "VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"},
+        {&insert_user, "insert activity user", "INSERT OR IGNORE INTO activity_users(user) VALUES(?1)"},
         {&add_device_counters, "update device counters",
          "INSERT INTO devices(device_id, first_seen_ns, last_seen_ns, events_received, batches_received, "
          "highest_seq, events_lost) VALUES(?1, ?2, ?2, ?3, ?4, ?5, ?6) "
@@ -202,6 +246,30 @@ struct Writer {
     return {};
   }
 };
+
+// The activity_keys and activity_users rows of one stored batch (ingest and the v1 migration).
+Status insert_keys(Writer& w, const v1::EventBatch& batch, std::int64_t batch_id) {
+  const auto rows = batch_key_rows(batch);
+  std::string_view prev_user;
+  bool first = true;
+  for (const auto& [key, row] : rows) {
+    const auto& [user, day, type, channel] = key;
+    {
+      Use u(w.insert_key);
+      u.bind(1, user).bind(2, day).bind(3, type).bind(4, channel).bind(5, batch_id).bind(6, row.events)
+          .bind(7, row.sensitive).bind(8, row.min_time_ns).bind(9, row.max_time_ns);
+      if (auto st = u.run(); !st) return st;
+    }
+    if (first || user != prev_user) {  // rows are sorted by user first
+      Use u(w.insert_user);
+      u.bind(1, user);
+      if (auto st = u.run(); !st) return st;
+    }
+    first = false;
+    prev_user = user;
+  }
+  return {};
+}
 
 // What one append call changes on a device row.
 struct DeviceDelta {
@@ -313,6 +381,136 @@ struct EventFilter {
   }
 };
 
+// ---------------------------------------------------------------- activity queries
+
+constexpr std::size_t kMaxQueryUsers = 64;
+constexpr int kFirstUserBind = 20;
+
+// Strictly older than the position, in the (time, device, seq) order pages are cut by.
+bool before(const v1::Event& e, const std::string& device, const ActivityPosition& p) {
+  return std::forward_as_tuple(e.time_ns(), device, e.seq()) < std::forward_as_tuple(p.time_ns, p.device_id, p.seq);
+}
+
+bool glob_hit(const std::string& pattern, const std::string& path) {
+  return !path.empty() && fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
+}
+
+// Everything an activity query asks of one event except the cursor (device comes from the batch
+// and is checked in SQL). Population scope answers are cached per user: the callback may be slow.
+class ActivityFilter {
+ public:
+  explicit ActivityFilter(const ActivityQuery& q)
+      : q_(q), type_prefix_(q.type && !q.type->empty() && q.type->back() == '.') {}
+
+  bool operator()(const v1::Event& e) const {
+    if (q_.since_ns && e.time_ns() < *q_.since_ns) return false;
+    if (q_.until_ns && e.time_ns() >= *q_.until_ns) return false;
+    if (!q_.users.empty() && std::find(q_.users.begin(), q_.users.end(), e.user()) == q_.users.end()) return false;
+    if (q_.type && (type_prefix_ ? !e.type().starts_with(*q_.type) : e.type() != *q_.type)) return false;
+    if (q_.channel && activity_channel(e) != *q_.channel) return false;
+    if (q_.classification && !has_finding(e, *q_.classification)) return false;
+    if (q_.path_glob && !path_hit(e)) return false;
+    return allowed(e.user());
+  }
+
+ private:
+  bool path_hit(const v1::Event& e) const {
+    const std::string& g = *q_.path_glob;
+    if (e.has_file()) {
+      const auto& f = e.file();
+      return glob_hit(g, f.path()) || glob_hit(g, f.old_path()) || glob_hit(g, f.source_path());
+    }
+    if (e.has_bulk()) {
+      for (const auto& p : e.bulk().sample_paths())
+        if (glob_hit(g, p)) return true;
+      return glob_hit(g, e.bulk().common_dir());
+    }
+    return false;
+  }
+
+  bool allowed(const std::string& user) const {
+    if (!q_.user_allowed) return true;
+    auto [it, fresh] = allowed_.try_emplace(user, false);
+    if (fresh) it->second = q_.user_allowed(user);
+    return it->second;
+  }
+
+  const ActivityQuery& q_;
+  bool type_prefix_;
+  mutable std::unordered_map<std::string, bool> allowed_;
+};
+
+// The SQL of one activity query: candidate batches for the page (newest first) and the index
+// rows its total is summed from. Binds have fixed numbers so each filter combination is one SQL
+// text (prepared once per reader): ?1 device, ?3 type (or prefix low), ?4 prefix high, ?5 since,
+// ?6 until, ?7 first day, ?8 last day, ?9 channel, ?10 cursor time, ?11 cursor day, ?20.. users.
+struct ActivitySql {
+  const ActivityQuery& q;
+  bool type_prefix;
+  std::string type_hi;
+  std::string candidates;
+  std::string count_rows;
+
+  explicit ActivitySql(const ActivityQuery& query)
+      : q(query), type_prefix(q.type && !q.type->empty() && q.type->back() == '.') {
+    if (type_prefix) {
+      type_hi = *q.type;
+      type_hi.back() = static_cast<char>('.' + 1);  // every type starting with the prefix sorts below
+    }
+    std::string key_where = "1";
+    if (!q.users.empty()) {
+      key_where += " AND k.user IN (";
+      for (std::size_t i = 0; i < q.users.size(); ++i)
+        key_where += (i ? ", ?" : "?") + std::to_string(kFirstUserBind + static_cast<int>(i));
+      key_where += ")";
+    }
+    // The most selective key leads: users (primary key), else type, else channel. The unary +
+    // keeps SQLite (which has no statistics here) from choosing another index.
+    const bool by_user = !q.users.empty();
+    const std::string type_col = by_user ? "+k.type" : "k.type";
+    const std::string channel_col = by_user || q.type ? "+k.channel" : "k.channel";
+    if (q.type)
+      key_where += type_prefix ? " AND " + type_col + " >= ?3 AND " + type_col + " < ?4" : " AND " + type_col + " = ?3";
+    if (q.channel) key_where += " AND " + channel_col + " = ?9";
+    if (q.since_ns) key_where += " AND k.day >= ?7 AND k.max_time_ns >= ?5";
+    if (q.until_ns) key_where += " AND k.day <= ?8 AND k.min_time_ns < ?6";
+    const std::string device_where = q.device_id ? " AND b.device_id = ?1" : "";
+
+    if (by_user || q.type || q.channel) {
+      std::string after_where = q.after ? " AND k.day <= ?11 AND k.min_time_ns <= ?10" : "";
+      // CROSS JOIN fixes the join order: the key rows find the batches, never a scan of batches.
+      candidates = "SELECT k.batch_id, b.device_id, max(k.max_time_ns) AS mx FROM activity_keys AS k "
+                   "CROSS JOIN batches AS b ON b.id = k.batch_id WHERE " + key_where + after_where + device_where +
+                   " GROUP BY k.batch_id ORDER BY mx DESC";
+    } else {
+      candidates = "SELECT b.id, b.device_id, b.max_time_ns FROM batches AS b WHERE 1" + device_where;
+      if (q.since_ns) candidates += " AND b.max_time_ns >= ?5";
+      if (q.until_ns) candidates += " AND b.min_time_ns < ?6";
+      if (q.after) candidates += " AND b.min_time_ns <= ?10";
+      candidates += " ORDER BY b.max_time_ns DESC";
+    }
+    count_rows = "SELECT k.batch_id, k.user, k.events, k.sensitive, k.min_time_ns, k.max_time_ns FROM activity_keys AS k" +
+                 std::string(q.device_id ? " CROSS JOIN batches AS b ON b.id = k.batch_id" : "") + " WHERE " + key_where +
+                 device_where + " ORDER BY k.batch_id";
+  }
+
+  // Binds only the numbers the statement uses: SQLite refuses a number past its highest.
+  void bind(const Stmt& st, Use& u, bool with_after) const {
+    auto set = [&](int i, auto v) {
+      if (sqlite3_bind_parameter_name(st.get(), i) != nullptr) u.bind(i, v);
+    };
+    if (q.device_id) set(1, std::string_view(*q.device_id));
+    if (q.type) set(3, std::string_view(*q.type));
+    if (type_prefix) set(4, std::string_view(type_hi));
+    if (q.since_ns) set(5, *q.since_ns), set(7, day_of(*q.since_ns));
+    if (q.until_ns) set(6, *q.until_ns), set(8, day_of(*q.until_ns - 1));
+    if (q.channel) set(9, std::string_view(*q.channel));
+    if (with_after && q.after) set(10, q.after->time_ns), set(11, day_of(q.after->time_ns));
+    for (std::size_t i = 0; i < q.users.size(); ++i)
+      u.bind(kFirstUserBind + static_cast<int>(i), std::string_view(q.users[i]));
+  }
+};
+
 // ---------------------------------------------------------------- the store
 
 class SqliteEventStore final : public EventStore {
@@ -397,7 +595,7 @@ class SqliteEventStore final : public EventStore {
       if (q.until_ns) key_where += " AND day <= ?8";
       // CROSS JOIN fixes the join order: the key index finds the few batches, never a scan of
       // every batch by time checking membership.
-      sql = "SELECT b.id, b.device_id, b.max_time_ns FROM (SELECT DISTINCT batch_id FROM batch_keys WHERE " +
+      sql = "SELECT b.id, b.device_id, b.max_time_ns FROM (SELECT DISTINCT batch_id FROM activity_keys WHERE " +
             key_where + ") AS k CROSS JOIN batches AS b WHERE b.id = k.batch_id" + batch_where +
             " ORDER BY b.max_time_ns DESC";
     } else {
@@ -470,6 +668,149 @@ class SqliteEventStore final : public EventStore {
     }
     std::sort(kept.begin(), kept.end(), [](const StoredEvent& a, const StoredEvent& b) { return newer(b, a); });
     return kept;
+  }
+
+  Result<ActivityPage> query_activity(const ActivityQuery& q) override {
+    ActivityPage page;
+    const bool empty_range = (q.since_ns && q.until_ns && *q.since_ns >= *q.until_ns) ||
+                             (q.until_ns && *q.until_ns == std::numeric_limits<std::int64_t>::min());
+    if ((q.users_given && q.users.empty()) || empty_range || q.limit == 0) {
+      if (q.count_total) page.total = 0;
+      return page;
+    }
+    if (q.users.size() > kMaxQueryUsers)
+      return err("an activity query names at most " + std::to_string(kMaxQueryUsers) + " users");
+    const ActivityFilter match(q);
+    const ActivitySql sql(q);
+
+    auto lease = readers_.acquire();
+    if (!lease) return err(lease.error());
+    Reader& r = **lease;
+    auto payload_stmt = r.stmt("SELECT payload FROM batches WHERE id = ?1", "read batch payload");
+    if (!payload_stmt) return err(payload_stmt.error());
+    auto txn = Txn::begin(r.db, /*immediate=*/false);  // one snapshot for the page and its total
+    if (!txn) return err(txn.error());
+    auto read_batch = [&](std::int64_t id) -> Result<std::optional<v1::EventBatch>> {
+      Use p(**payload_stmt);
+      p.bind(1, id);
+      auto row = p.step();
+      if (!row) return err(row.error());
+      if (!*row) return std::optional<v1::EventBatch>();
+      auto batch = decode_batch(p.blob(0), kStoredBatchLimits);
+      if (!batch) return err("stored batch " + std::to_string(id) + " does not decode: " + batch.error());
+      return std::optional<v1::EventBatch>(std::move(batch).value());
+    };
+
+    // The page: candidates newest first, keep the newest limit+1 matches (the extra one says
+    // whether another page follows).
+    {
+      auto candidates = r.stmt(sql.candidates, "find candidate batches");
+      if (!candidates) return err(candidates.error());
+      Use c(**candidates);
+      sql.bind(**candidates, c, /*with_after=*/true);
+      const std::size_t keep = q.limit + 1;
+      std::vector<StoredEvent> kept;  // heap: front is the oldest kept
+      const auto heap_cmp = [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); };
+      for (;;) {
+        auto row = c.step();
+        if (!row) return err(row.error());
+        if (!*row) break;
+        const std::int64_t batch_id = c.int64(0);
+        if (kept.size() == keep && c.int64(2) < kept.front().event.time_ns()) break;
+        const std::string device(c.text(1));
+        auto batch = read_batch(batch_id);
+        if (!batch) return err(batch.error());
+        if (!*batch) continue;
+        for (auto& e : *(*batch)->mutable_events()) {
+          if (!match(e) || (q.after && !before(e, device, *q.after))) continue;
+          if (kept.size() < keep) {
+            kept.push_back(StoredEvent{device, std::move(e)});
+            std::push_heap(kept.begin(), kept.end(), heap_cmp);
+          } else if (newer(e, device, kept.front())) {
+            std::pop_heap(kept.begin(), kept.end(), heap_cmp);
+            kept.back() = StoredEvent{device, std::move(e)};
+            std::push_heap(kept.begin(), kept.end(), heap_cmp);
+          }
+        }
+      }
+      std::sort(kept.begin(), kept.end(), [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); });
+      if (kept.size() > q.limit) {
+        kept.pop_back();
+        const auto& last = kept.back();
+        page.next = ActivityPosition{last.event.time_ns(), last.device_id, last.event.seq()};
+      }
+      page.events = std::move(kept);
+    }
+
+    // The total: summed from the index rows where a row says everything (wholly inside the time
+    // range, no filter on what only the payload holds); the batches of the other rows decoded.
+    if (q.count_total) {
+      auto rows = r.stmt(sql.count_rows, "count activity");
+      if (!rows) return err(rows.error());
+      Use c(**rows);
+      sql.bind(**rows, c, /*with_after=*/false);
+      const bool payload_filters = q.path_glob || (q.classification && *q.classification != "any");
+      const bool count_sensitive = q.classification.has_value();
+      std::uint64_t total = 0;
+      std::unordered_map<std::string, bool> allowed;
+      auto user_allowed = [&](std::string_view user) {
+        if (!q.user_allowed) return true;
+        auto [it, fresh] = allowed.try_emplace(std::string(user), false);
+        if (fresh) it->second = q.user_allowed(it->first);
+        return it->second;
+      };
+      std::int64_t cur_batch = -1;
+      bool cur_decode = false;
+      std::uint64_t cur_sum = 0;
+      auto finish_batch = [&]() -> Status {
+        if (cur_batch < 0) return {};
+        if (!cur_decode) {
+          total += cur_sum;
+          return {};
+        }
+        auto batch = read_batch(cur_batch);
+        if (!batch) return err(batch.error());
+        if (*batch)
+          for (const auto& e : (*batch)->events())
+            if (match(e)) ++total;
+        return {};
+      };
+      for (;;) {
+        auto row = c.step();
+        if (!row) return err(row.error());
+        if (!*row) break;
+        const std::int64_t batch_id = c.int64(0);
+        if (batch_id != cur_batch) {
+          if (auto st = finish_batch(); !st) return err(st.error());
+          cur_batch = batch_id;
+          cur_decode = payload_filters;
+          cur_sum = 0;
+        }
+        if (cur_decode || !user_allowed(c.text(1))) continue;
+        const bool inside = (!q.since_ns || c.int64(4) >= *q.since_ns) && (!q.until_ns || c.int64(5) < *q.until_ns);
+        if (!inside) cur_decode = true;
+        cur_sum += static_cast<std::uint64_t>(count_sensitive ? c.int64(3) : c.int64(2));
+      }
+      if (auto st = finish_batch(); !st) return err(st.error());
+      page.total = total;
+    }
+    return page;
+  }
+
+  Result<std::vector<std::string>> activity_users() override {
+    auto lease = readers_.acquire();
+    if (!lease) return err(lease.error());
+    auto stmt = (*lease)->stmt("SELECT user FROM activity_users ORDER BY user", "list activity users");
+    if (!stmt) return err(stmt.error());
+    Use u(**stmt);
+    std::vector<std::string> out;
+    for (;;) {
+      auto row = u.step();
+      if (!row) return err(row.error());
+      if (!*row) break;
+      out.emplace_back(u.text(0));
+    }
+    return out;
   }
 
   Result<SeqCoverage> seq_coverage(const std::string& device_id) override {
@@ -625,21 +966,14 @@ class SqliteEventStore final : public EventStore {
                       range_text(u.uint64(0), u.uint64(1)));
     }
 
-    // Index keys, time range and reported losses.
+    // Time range and reported losses.
     std::int64_t min_t = std::numeric_limits<std::int64_t>::max(), max_t = std::numeric_limits<std::int64_t>::min();
     std::uint64_t lost = 0;
-    std::vector<std::tuple<std::string_view, std::int64_t, std::string_view>> keys;
     for (const auto& e : batch.events()) {
       min_t = std::min(min_t, e.time_ns());
       max_t = std::max(max_t, e.time_ns());
       if (e.has_loss() && e.type() == "agent.loss") lost += e.loss().events();
-      std::tuple<std::string_view, std::int64_t, std::string_view> k{e.user(), day_of(e.time_ns()), e.type()};
-      // Events come in runs of the same key; skip the common repeat before sorting.
-      if (keys.empty() || keys.back() != k) keys.push_back(k);
     }
-    std::sort(keys.begin(), keys.end());
-    keys.erase(std::unique(keys.begin(), keys.end()), keys.end());
-
     {
       Use u(w_.insert_batch);
       u.bind(1, std::string_view(b.device_id)).bind(2, first).bind(3, last)
@@ -648,11 +982,7 @@ class SqliteEventStore final : public EventStore {
       if (auto st = u.run(); !st) return err(st.error());
     }
     const std::int64_t batch_id = sqlite3_last_insert_rowid(w_.db.get());
-    for (const auto& [user, day, type] : keys) {
-      Use u(w_.insert_key);
-      u.bind(1, user).bind(2, day).bind(3, type).bind(4, batch_id);
-      if (auto st = u.run(); !st) return err(st.error());
-    }
+    if (auto st = insert_keys(w_, batch, batch_id); !st) return err(st.error());
     delta.events += last - first + 1;
     delta.batches += 1;
     delta.highest_seq = std::max(delta.highest_seq, last);
@@ -664,6 +994,25 @@ class SqliteEventStore final : public EventStore {
   Writer w_;
   ReaderPool readers_;
 };
+
+// Schema 1 indexed batches by (user, day, type) only. Version 2's rows need the channel, counts
+// and times, which only the payloads hold: decode every stored batch once, in the opening
+// transaction, so a crash mid-way leaves the database at version 1 to migrate again.
+Status migrate_v1_keys(Writer& w) {
+  auto all = Stmt::prepare(w.db.get(), "SELECT id, payload FROM batches ORDER BY id", "read batches to migrate");
+  if (!all) return err(all.error());
+  Use u(*all);
+  for (;;) {
+    auto row = u.step();
+    if (!row) return err(row.error());
+    if (!*row) break;
+    const std::int64_t id = u.int64(0);
+    auto batch = decode_batch(u.blob(1), kStoredBatchLimits);
+    if (!batch) return err("stored batch " + std::to_string(id) + " does not decode: " + batch.error());
+    if (auto st = insert_keys(w, *batch, id); !st) return st;
+  }
+  return w.db.exec("DROP TABLE IF EXISTS batch_keys", "drop schema 1 batch keys");
+}
 
 Result<std::string> sync_mode_from_env() {
   const char* v = std::getenv("VIGIL_SQLITE_SYNC");
@@ -702,11 +1051,14 @@ Result<std::unique_ptr<EventStore>> open_sqlite_event_store(const std::string& p
     auto txn = Txn::begin(w.db, /*immediate=*/true);
     if (!txn) return err(txn.error());
     if (auto st = w.db.exec(kSchema, "create schema"); !st) return err(st.error());
+    if (auto st = w.prepare_all(); !st) return err(st.error());
+    if (*version == 1) {
+      if (auto st = migrate_v1_keys(w); !st) return err("sqlite: " + path + ": migrating schema 1 to 2: " + st.error());
+    }
     if (auto st = w.db.exec("PRAGMA user_version=" + std::to_string(kSchemaVersion), "set schema version"); !st)
       return err(st.error());
     if (auto st = txn->commit(); !st) return err(st.error());
   }
-  if (auto st = w.prepare_all(); !st) return err(st.error());
   return std::unique_ptr<EventStore>(std::make_unique<SqliteEventStore>(std::move(w), path));
 }
 

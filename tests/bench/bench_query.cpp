@@ -1,0 +1,298 @@
+// bench_query: investigator query latency over a large store (docs/BENCHMARKS.md, section 4).
+//
+//   bench_query [--events N] [--users N] [--days N] [--batch-events N] [--runs N] [--dir DIR] [--keep]
+//
+// Fills an on-disk SQLite EventStore with --events events (default 10M) from --users devices,
+// each mostly used by its own login user (plus root and a shared service account on every
+// device, as real fleets have), spread over --days days ending now. Batches are generated and
+// appended straight through EventStore::append_batches() (no TLS, no decode), so filling is quick.
+// Then the 30-day query for one user is timed --runs times (median, max): the first page with
+// its total through the store, the same through the HTTPS API handler (GET /api/v1/activity with
+// JSON, pseudonym resolution, cursor signing), and walking every page of it.
+#include <time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdlib>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "collector/activity/activity_cursor.h"
+#include "collector/api/api_handler.h"
+#include "collector/store/sqlite_event_store.h"
+#include "shared/batch_codec.h"
+#include "shared/crypto.h"
+#include "shared/time_util.h"
+
+using namespace vigil;
+using namespace vigil::collector;
+using Clock = std::chrono::steady_clock;
+namespace http = boost::beast::http;
+
+namespace {
+
+constexpr std::int64_t kDay = 86'400'000'000'000;
+
+struct Options {
+  std::uint64_t events = 10'000'000;
+  int users = 100;
+  int days = 60;
+  int batch_events = 1000;
+  int runs = 15;
+  std::string dir = std::filesystem::temp_directory_path().string();
+  bool keep = false;
+};
+
+[[noreturn]] void usage(const std::string& msg) {
+  std::fprintf(stderr,
+               "bench_query: %s\nusage: bench_query [--events N] [--users N] [--days N] [--batch-events N] [--runs N] "
+               "[--dir DIR] [--keep]\n",
+               msg.c_str());
+  std::exit(2);
+}
+
+Options parse(int argc, char** argv) {
+  Options o;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) usage("missing value for " + a);
+      return argv[++i];
+    };
+    auto number = [&]() -> long long {
+      std::string v = next();
+      char* end = nullptr;
+      long long n = std::strtoll(v.c_str(), &end, 10);
+      if (!end || *end || n <= 0) usage("bad number for " + a + ": " + v);
+      return n;
+    };
+    if (a == "--events") o.events = static_cast<std::uint64_t>(number());
+    else if (a == "--users") o.users = static_cast<int>(number());
+    else if (a == "--days") o.days = static_cast<int>(number());
+    else if (a == "--batch-events") o.batch_events = static_cast<int>(number());
+    else if (a == "--runs") o.runs = static_cast<int>(number());
+    else if (a == "--dir") o.dir = next();
+    else if (a == "--keep") o.keep = true;
+    else usage("unknown argument " + a);
+  }
+  return o;
+}
+
+std::string user_name(int i) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "user%03d", i);
+  return buf;
+}
+
+// One device's stream: 85% its own user, 12% root, 3% a service account; mostly file writes,
+// some exfil to USB and shares, prints, classified files now and then.
+class DeviceStream {
+ public:
+  DeviceStream(int index, std::int64_t start_ns, std::int64_t step_ns)
+      : id_("dev-" + std::to_string(index)), user_(user_name(index)), t_(start_ns), step_(step_ns),
+        rng_(static_cast<std::uint64_t>(index) * 7919 + 1) {}
+  const std::string& id() const { return id_; }
+
+  v1::EventBatch next_batch(int n) {
+    static const char* kTrees[] = {"projects/vigil/src", "projects/billing/reports", "Documents/finance", "Downloads"};
+    v1::EventBatch b;
+    b.set_schema_version(1);
+    b.set_device_id(id_);
+    b.set_first_seq(seq_);
+    b.set_last_seq(seq_ + static_cast<std::uint64_t>(n) - 1);
+    for (int i = 0; i < n; ++i) {
+      auto* e = b.add_events();
+      e->set_seq(seq_++);
+      t_ += static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(2 * step_));
+      e->set_time_ns(t_);
+      const std::uint64_t who = rng_() % 100;
+      const std::string user = who < 85 ? user_ : who < 97 ? std::string("root") : std::string("svc-backup");
+      e->set_user(user);
+      e->set_login_uid(who < 85 ? 1000 : who < 97 ? 0 : 998);
+      auto* p = e->mutable_process();
+      p->set_pid(static_cast<std::uint32_t>(1000 + rng_() % 30000));
+      p->set_exe("/usr/bin/python3.11");
+      const std::uint64_t kind = rng_() % 1000;
+      if (kind < 5) {
+        e->set_type("print.job");
+        e->mutable_print()->set_printer("office");
+        e->mutable_print()->set_title("report " + std::to_string(rng_() % 100));
+        continue;
+      }
+      e->set_type(kind < 15 ? "exfil.removable" : kind < 20 ? "exfil.network_share" : kind < 300 ? "file.create" : "file.write");
+      auto* f = e->mutable_file();
+      f->set_path("/home/" + user + "/" + kTrees[rng_() % 4] + "/file-" + std::to_string(rng_() % 5000) + ".txt");
+      f->set_size(rng_() % (4u << 20));
+      if (kind < 40) {
+        auto* c = f->mutable_classification();
+        c->set_status("scanned");
+        auto* x = c->add_findings();
+        x->set_type(kind % 2 ? "credit_card" : "us_ssn");
+        x->set_count(1 + static_cast<std::uint32_t>(rng_() % 5));
+      }
+    }
+    return b;
+  }
+
+ private:
+  std::string id_, user_;
+  std::uint64_t seq_ = 1;
+  std::int64_t t_;
+  std::int64_t step_;
+  std::mt19937_64 rng_;
+};
+
+// CPU time of this thread: on a machine shared with builds, wall time mostly measures waiting.
+double thread_cpu_ms() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) * 1e3 + static_cast<double>(ts.tv_nsec) / 1e6;
+}
+
+double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
+
+double pct(std::vector<double> v, double p) {
+  std::sort(v.begin(), v.end());
+  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
+}
+
+void remove_db(const std::string& path) {
+  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const Options o = parse(argc, argv);
+  const std::string path = (std::filesystem::path(o.dir) / ("bench_query-" + std::to_string(getpid()) + ".db")).string();
+  remove_db(path);
+  setenv("VIGIL_SQLITE_SYNC", "normal", 1);
+  auto opened = open_sqlite_event_store(path);
+  if (!opened) usage("open " + path + ": " + opened.error());
+  auto store = std::move(opened).value();
+  std::printf("bench_query: %llu events, %d users/devices, %d days, %d-event batches, db %s\n",
+              static_cast<unsigned long long>(o.events), o.users, o.days, o.batch_events, path.c_str());
+  std::fflush(stdout);
+
+  // Fill: round-robin over devices, 16 batches per append call (a group commit).
+  const std::int64_t end = now_ns();
+  const std::int64_t span = static_cast<std::int64_t>(o.days) * kDay;
+  const std::uint64_t batches = (o.events + o.batch_events - 1) / o.batch_events;
+  const std::uint64_t per_device = (batches + o.users - 1) / o.users;
+  const std::int64_t step = std::max<std::int64_t>(1, span / static_cast<std::int64_t>(per_device * o.batch_events));
+  std::vector<DeviceStream> devices;
+  for (int d = 0; d < o.users; ++d) devices.emplace_back(d, end - span, step);
+  double gen_ms = 0, store_ms = 0, store_cpu_ms = 0;
+  std::uint64_t made = 0, stored_events = 0;
+  int next = 0;
+  while (made < batches) {
+    auto t0 = Clock::now();
+    std::vector<v1::EventBatch> group;
+    std::vector<std::string> payloads;
+    for (int g = 0; g < 16 && made < batches; ++g, ++made) {
+      group.push_back(devices[next].next_batch(o.batch_events));
+      payloads.push_back(encode_batch(group.back()));
+      next = (next + 1) % o.users;
+    }
+    std::vector<IncomingBatch> in;
+    for (std::size_t i = 0; i < group.size(); ++i) {
+      in.push_back(IncomingBatch{group[i].device_id(), &group[i], payloads[i]});
+      stored_events += static_cast<std::uint64_t>(group[i].events_size());
+    }
+    gen_ms += ms_since(t0);
+    t0 = Clock::now();
+    const double c0 = thread_cpu_ms();
+    auto r = store->append_batches(in, end);
+    store_cpu_ms += thread_cpu_ms() - c0;
+    store_ms += ms_since(t0);
+    if (!r) usage("append: " + r.error());
+    if (made % 2000 == 0) {
+      std::printf("  filled %llu events\n", static_cast<unsigned long long>(stored_events));
+      std::fflush(stdout);
+    }
+  }
+  std::printf("fill: %llu events; generating %.1f s, append_batches %.1f s = %.0f events/s (cpu %.1f s = %.0f events/s "
+              "per core; synchronous=NORMAL)\n",
+              static_cast<unsigned long long>(stored_events), gen_ms / 1e3, store_ms / 1e3,
+              static_cast<double>(stored_events) / (store_ms / 1e3), store_cpu_ms / 1e3,
+              static_cast<double>(stored_events) / (store_cpu_ms / 1e3));
+
+  const std::string user = user_name(std::min(7, o.users - 1));
+  auto time_it = [&](const char* name, auto&& fn) {
+    std::vector<double> ms, cpu;
+    std::string last;
+    for (int i = 0; i < o.runs; ++i) {
+      auto t0 = Clock::now();
+      const double c0 = thread_cpu_ms();
+      last = fn();
+      cpu.push_back(thread_cpu_ms() - c0);
+      ms.push_back(ms_since(t0));
+    }
+    std::printf("query [%s]: median %.2f ms (cpu %.2f ms), max %.2f ms of %d runs; %s\n", name, pct(ms, 0.5),
+                pct(cpu, 0.5), pct(ms, 1.0), o.runs, last.c_str());
+    std::fflush(stdout);
+  };
+
+  ActivityQuery q;
+  q.users = {user};
+  q.users_given = true;
+  q.since_ns = end - 30 * kDay;
+  q.limit = 100;
+  q.count_total = true;
+  time_it("store: one user, 30 days, first page of 100 + total", [&] {
+    auto p = store->query_activity(q);
+    if (!p) usage("query: " + p.error());
+    return std::to_string(p->events.size()) + " events, total " + std::to_string(*p->total);
+  });
+  ActivityQuery q1000 = q;
+  q1000.limit = 1000;
+  time_it("store: one user, 30 days, first page of 1000 + total", [&] {
+    auto p = store->query_activity(q1000);
+    if (!p) usage("query: " + p.error());
+    return std::to_string(p->events.size()) + " events, total " + std::to_string(*p->total);
+  });
+  ActivityQuery usb = q;
+  usb.channel = "removable";
+  time_it("store: one user, 30 days, channel removable + total", [&] {
+    auto p = store->query_activity(usb);
+    if (!p) usage("query: " + p.error());
+    return std::to_string(p->events.size()) + " events, total " + std::to_string(*p->total);
+  });
+
+  ApiHandler h(*store, crypto::sha256_hex("bench-token"));
+  ActivityCursors cursors(crypto::random_bytes(32));
+  h.set_activity(&cursors, nullptr);
+  time_it("API: GET /api/v1/activity?user=U&since=30d&limit=100&count=true", [&] {
+    HttpRequest req{http::verb::get, "/api/v1/activity?user=" + user + "&since=30d&limit=100&count=true", 11};
+    req.set(http::field::authorization, "Bearer bench-token");
+    auto res = h.handle(req);
+    if (res.result_int() != 200) usage("API answered " + std::to_string(res.result_int()) + ": " + res.body());
+    return std::to_string(res.body().size()) + " bytes of JSON";
+  });
+  ActivityQuery walk = q;
+  walk.count_total = false;
+  walk.limit = 1000;
+  time_it("store: one user, 30 days, every page of 1000", [&] {
+    ActivityQuery w = walk;
+    std::uint64_t n = 0, pages = 0;
+    for (;;) {
+      auto p = store->query_activity(w);
+      if (!p) usage("query: " + p.error());
+      n += p->events.size();
+      ++pages;
+      if (!p->next) break;
+      w.after = p->next;
+    }
+    return std::to_string(n) + " events in " + std::to_string(pages) + " pages";
+  });
+
+  store.reset();
+  if (o.keep) std::printf("kept %s\n", path.c_str());
+  else remove_db(path);
+  return 0;
+}
