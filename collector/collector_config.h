@@ -26,6 +26,13 @@ struct CollectorConfig {
   // history of their own (local time = UTC + offset), and the smallest group analytics shows.
   int work_start_hour = 8, work_end_hour = 18, utc_offset_minutes = 0;
   int analytics_min_group = 5;
+  // [smtp]: the relay reminder notices go through (docs/CASES.md); empty host: none configured.
+  std::string smtp_host;
+  int smtp_port = 25;
+  std::string smtp_from;
+  bool smtp_starttls = false;
+  std::string smtp_ca_file;
+  int smtp_timeout_seconds = 30;
 };
 
 Result<CollectorConfig> load_collector_config(const std::string& path);

@@ -7,7 +7,9 @@ PKGS=(cmake ninja-build g++ pkg-config make python3 iproute2 procps
       catch2 libprotobuf-dev protobuf-compiler libcli11-dev libtomlplusplus-dev libhyperscan-dev
       e2fsprogs util-linux dosfstools exfatprogs exfat-fuse
       cups-daemon cups-client cups-bsd libcups2-dev nftables libnftables-dev libsystemd-dev dbus-daemon
-      zip p7zip-full gcab zstd lz4 xz-utils bzip2 passwd)
+      zip p7zip-full gcab zstd lz4 xz-utils bzip2 passwd
+      libcurl4-openssl-dev python3-aiosmtpd   # cases: SMTP notices via libcurl; a real SMTP receiver in [triage]
+)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -18,6 +18,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -65,6 +66,7 @@ inline constexpr std::size_t kDefaultEventLimit = 1000;
 inline constexpr std::size_t kMaxEventLimit = 100000;
 
 class RecordedImport;
+namespace cases { class CaseService; struct AlertTriage; }
 
 class ApiHandler {
  public:
@@ -80,6 +82,8 @@ class ApiHandler {
   void set_authenticator(const Authenticator* authenticator);
   // The audit log: every change and refusal is recorded there (null: nothing is recorded).
   void set_audit_sink(AuditSink* sink);
+  // cases (api_cases.cpp): triage, cases, notices (null: those routes answer 503).
+  void set_case_service(cases::CaseService* service);
 
   // Every route the API has, in the order they are matched (literal segments win over {x}).
   static const std::vector<Route>& routes();
@@ -111,12 +115,29 @@ class ApiHandler {
   Dispatch policy_routes(const HttpRequest& request, const std::string& path, std::string_view query) const;
 
   // Policy engine routes (api_alerts.cpp).
-  Dispatch list_alerts(const HttpRequest& request, std::string_view query) const;
-  Dispatch show_alert(const std::string& id, std::string_view query) const;
+  Dispatch list_alerts(const RouteCall& call) const;
+  Dispatch show_alert(const RouteCall& call) const;
   Dispatch users_in_scope(const HttpRequest& request, std::string_view query) const;
   Dispatch analytics(const HttpRequest& request, std::string_view query) const;
   // Recorded activity (api_import.cpp).
   Dispatch import_recorded(const HttpRequest& request, std::string_view query) const;
+
+  // cases (api_cases.cpp)
+  Dispatch triage_alerts(const RouteCall& call, int action) const;  // action: cases::TriageAction, -1 = from the body
+  Dispatch list_cases(const RouteCall& call) const;
+  Dispatch show_case(const RouteCall& call) const;
+  Dispatch case_activity(const RouteCall& call) const;
+  Dispatch case_files(const RouteCall& call) const;
+  Dispatch case_notes(const RouteCall& call) const;
+  Dispatch add_case_note(const RouteCall& call) const;
+  Dispatch close_case(const RouteCall& call) const;
+  Dispatch escalate_case(const RouteCall& call) const;
+  Dispatch send_case_notice(const RouteCall& call) const;
+  Dispatch list_notice_templates(const RouteCall& call) const;
+  Dispatch add_notice_template(const RouteCall& call) const;
+  // An alert as the caller may see it (shown user name) with its triage and case, when known.
+  boost::json::object alert_view(const policy::Alert& alert, bool with_activities, const Caller& caller,
+                                 const std::map<std::string, cases::AlertTriage>* triage) const;
 
   EventStore& store_;
   CollectionConfigs* configs_;
@@ -125,6 +146,7 @@ class ApiHandler {
   RecordedImport* recorded_import_ = nullptr;
   const Authenticator* authenticator_ = nullptr;
   AuditSink* audit_sink_ = nullptr;
+  cases::CaseService* case_service_ = nullptr;  // cases (api_cases.cpp)
   std::string admin_token_sha256_;
 };
 

@@ -102,6 +102,12 @@ class PolicyEngine {
   // Whether the engine has counted anyone's activity yet (loaded or primed).
   bool has_history() const;
 
+  // Triage (collector/cases, docs/CASES.md): sets an alert's status and saves it at once (with a
+  // store). A triaged alert (anything but NeedsReview) is frozen: later activity of the same
+  // (policy, user) starts a new alert instead of growing one a reviewer has already judged.
+  // Error when there is no such alert.
+  Status set_alert_status(const std::string& id, AlertStatus status);
+
   struct State;
 
  private:
