@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "collector/ctl/alert_commands.h"
+#include "collector/ctl/case_commands.h"
 #include "collector/ctl/import_commands.h"
 #include "collector/ctl/ctl_config.h"
 #include "collector/ctl/https_client.h"
@@ -409,6 +410,7 @@ int main(int argc, char** argv) {
     if (!s) return std::nullopt;
     return call_object(*s, "GET", target, "", code);
   }, result);
+  add_case_commands(app, flags, result);  // alerts dismiss|confirm|attach, cases, notices (after the alert commands)
 
   try {
     app.parse(argc, argv);
