@@ -36,6 +36,15 @@ std::string query_of(std::initializer_list<std::pair<const char*, const std::str
   return q;
 }
 
+// Scores are doubles (JSON may print 7.5E1): one decimal for people.
+std::string num1(const json::object& o, std::string_view key) {
+  auto* v = o.if_contains(key);
+  if (!v || !v->is_number()) return field_text(o, key);
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", v->to_number<double>());
+  return buf;
+}
+
 void print_lines(const json::object& o, std::string_view key) {
   if (auto* a = o.if_contains(key); a && a->is_array())
     for (const auto& x : a->as_array()) std::cout << json::serialize(x) << '\n';
@@ -114,7 +123,7 @@ int cases_show(const CtlFlags& flags, const CaseArgs& a) {
   if (auto* al = c.if_contains("alerts"); al && al->is_array())
     for (const auto& x : al->as_array())
       std::cout << "  " << field_text(x.as_object(), "id") << "  " << field_text(x.as_object(), "severity") << "  "
-                << field_text(x.as_object(), "status") << "  score " << field_text(x.as_object(), "score") << "\n";
+                << field_text(x.as_object(), "status") << "  score " << num1(x.as_object(), "score") << "\n";
   std::cout << "\nNotes:\n";
   if (auto* n = c.if_contains("notes"); n && n->is_array())
     for (const auto& x : n->as_array())
@@ -187,7 +196,7 @@ int cases_activity(const CtlFlags& flags, const CaseArgs& a) {
       const auto& d = v.as_object();
       const auto& s = d.at("by_severity").as_object();
       rows.push_back({field_text(d, "date"), field_text(d, "events"), field_text(d, "scored_activities"),
-                      field_text(d, "score"), field_text(s, "low"), field_text(s, "medium"), field_text(s, "high")});
+                      num1(d, "score"), field_text(s, "low"), field_text(s, "medium"), field_text(s, "high")});
     }
   print_table(std::cout, {"DATE", "EVENTS", "SCORED", "SCORE", "LOW", "MEDIUM", "HIGH"}, rows);
   return kOk;
