@@ -6,9 +6,11 @@
 #include <catch2/catch.hpp>
 #include <filesystem>
 #include <fstream>
+#include <set>
 
 #include "cases_test_support.h"
 #include "collector/cases/notice_template.h"
+#include "collector/policy/csv_import.h"
 #include "shared/crypto.h"
 
 using namespace vigil;
@@ -200,4 +202,15 @@ TEST_CASE("notices: a relay that cannot be reached is recorded on the case with 
   auto recorded = f.service->notices(*ca->kase);
   REQUIRE(recorded->size() == 1);
   CHECK((*recorded)[0].error.find("SMTP to 127.0.0.1:1") != std::string::npos);
+}
+
+TEST_CASE("user attributes carry the notice address; a malformed one rejects its row", "[cases]") {
+  auto p = policy::parse_attributes_csv("user,department,email\nalice,Sales,alice@example.com\nbob,Sales,bob at example\ncarol,IT,\n");
+  REQUIRE(p);
+  REQUIRE(p->rows.size() == 2);
+  CHECK(p->rows[0].email == "alice@example.com");
+  CHECK(p->rows[1].email.empty());
+  REQUIRE(p->errors.size() == 1);
+  CHECK(p->errors[0].line == 3);
+  CHECK(p->errors[0].reason.find("email") != std::string::npos);
 }
