@@ -51,7 +51,7 @@ inline std::string usb_copies(const std::string& user, int n, int hours_ago) {
 struct CaseFixture {
   TempDir tmp{"vigil-cases"};
   std::unique_ptr<collector::EventStore> store;
-  std::shared_ptr<collector::policy::MemoryDirectory> dir = std::make_shared<collector::policy::MemoryDirectory>();
+  std::shared_ptr<MemoryDirectory> dir = std::make_shared<MemoryDirectory>();
   std::unique_ptr<collector::policy::PolicyEngine> engine;
   std::unique_ptr<collector::RecordedImport> importer;
   std::unique_ptr<collector::cases::CaseService> service;

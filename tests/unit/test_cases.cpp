@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <catch2/catch.hpp>
+#include <boost/json.hpp>
 #include <filesystem>
 #include <fstream>
 #include <set>
