@@ -196,7 +196,7 @@ TEST_CASE("API cases: triage, case, notes, files, activity, notice, close, escal
   CHECK(post(h, "/api/v1/alerts/" + c + "/attach", R"({"case_id": ")" + case_id + R"("})").status == 409);
 }
 
-TEST_CASE("API cases: population scope hides other users' alerts and cases; names are pseudonyms", "[api_cases]") {
+TEST_CASE("API cases: population scope hides other users' alerts and cases, names are pseudonyms", "[api_cases]") {
   CaseFixture f;
   f.import("laptop", usb_copies("alice", 4, 3) + usb_copies("bob", 4, 3));
   ApiHandler h(*f.store, crypto::sha256_hex(kToken), nullptr, nullptr, f.engine.get());

@@ -12,6 +12,7 @@
 #include "cases_test_support.h"
 #include "collector/cases/notice_template.h"
 #include "collector/policy/csv_import.h"
+#include "collector/collector_config.h"
 #include "shared/crypto.h"
 
 using namespace vigil;
@@ -51,7 +52,7 @@ TEST_CASE("mail: addresses are checked and the message is RFC 5322 with CRLF", "
   CHECK(st.error().find("SMTP to 127.0.0.1:1") != std::string::npos);
 }
 
-TEST_CASE("triage is all or nothing; triaged alerts are frozen; decisions survive a restart", "[cases]") {
+TEST_CASE("triage is all or nothing, triaged alerts are frozen, decisions survive a restart", "[cases]") {
   CaseFixture f;
   f.import("laptop", usb_copies("alice", 4, 3) + usb_copies("bob", 4, 3));
   const auto a = f.alert_of("alice"), b = f.alert_of("bob");
@@ -205,7 +206,7 @@ TEST_CASE("notices: a relay that cannot be reached is recorded on the case with 
   CHECK((*recorded)[0].error.find("SMTP to 127.0.0.1:1") != std::string::npos);
 }
 
-TEST_CASE("user attributes carry the notice address; a malformed one rejects its row", "[cases]") {
+TEST_CASE("user attributes carry the notice address, a malformed one rejects its row", "[cases]") {
   auto p = policy::parse_attributes_csv("user,department,email\nalice,Sales,alice@example.com\nbob,Sales,bob at example\ncarol,IT,\n");
   REQUIRE(p);
   REQUIRE(p->rows.size() == 2);
@@ -214,4 +215,22 @@ TEST_CASE("user attributes carry the notice address; a malformed one rejects its
   REQUIRE(p->errors.size() == 1);
   CHECK(p->errors[0].line == 3);
   CHECK(p->errors[0].reason.find("email") != std::string::npos);
+}
+
+TEST_CASE("collector.toml [smtp]: checked keys, 'from' required with a host", "[cases]") {
+  TempDir tmp;
+  auto good = tmp.write("good.toml", "[smtp]\nhost = \"mail.example\"\nport = 587\nfrom = \"v@example.com\"\nstarttls = true\n");
+  auto c = load_collector_config(good);
+  REQUIRE(c);
+  CHECK(c->smtp_host == "mail.example");
+  CHECK(c->smtp_port == 587);
+  CHECK(c->smtp_starttls);
+  auto no_from = load_collector_config(tmp.write("a.toml", "[smtp]\nhost = \"mail.example\"\n"));
+  REQUIRE_FALSE(no_from);
+  CHECK(no_from.error().find("from") != std::string::npos);
+  auto typo = load_collector_config(tmp.write("b.toml", "[smtp]\nhots = \"x\"\n"));
+  REQUIRE_FALSE(typo);
+  CHECK(typo.error().find("b.toml:2") != std::string::npos);
+  CHECK_FALSE(load_collector_config(tmp.write("c.toml", "[smtp]\nport = 0\n")));
+  CHECK_FALSE(load_collector_config(tmp.write("d.toml", "[smtp]\nstarttls = \"yes\"\n")));
 }
