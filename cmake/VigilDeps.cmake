@@ -27,3 +27,6 @@ find_library(CUPS_LIB cups REQUIRED)
 add_library(vigil_cups INTERFACE)
 target_include_directories(vigil_cups INTERFACE ${CUPS_INCLUDE_DIR})
 target_link_libraries(vigil_cups INTERFACE ${CUPS_LIB})
+
+# cases: notices go to an SMTP relay through libcurl (smtp://, STARTTLS) — libcurl4-openssl-dev.
+pkg_check_modules(CURL REQUIRED IMPORTED_TARGET libcurl)

@@ -41,7 +41,7 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
   }
   CollectorConfig cfg;
   static const std::set<std::string> sections{"ingest", "api", "storage", "server", "import", "engine",
-                                                 "privacy", "siem"};
+                                                 "privacy", "siem", "smtp"};
   for (auto& [key, node] : root) {
     std::string k(key.str());
     if (!sections.count(k)) return err(where(path, node.source()) + ": unknown section '" + k + "'");
@@ -130,11 +130,29 @@ Result<CollectorConfig> load_collector_config(const std::string& path) {
                           "include_events, app_name, hostname)");
         }
         if (!st) return err(st.error());
+      } else if (k == "smtp" && (s == "host" || s == "from" || s == "ca_file")) {
+        // [smtp] (cases: notices).
+        auto t = str();
+        if (!t) return err(t.error());
+        if (t->empty() || t->find_first_of(" \t\r\n") != std::string::npos)
+          return err(at + ": smtp." + s + " must be non-empty without spaces");
+        (s == "host" ? cfg.smtp_host : s == "from" ? cfg.smtp_from : cfg.smtp_ca_file) = *t;
+      } else if (k == "smtp" && (s == "port" || s == "timeout_seconds")) {
+        auto* n = v.as_integer();
+        const int hi = s == "port" ? 65535 : 600;
+        if (!n || n->get() < 1 || n->get() > hi) return err(at + ": smtp." + s + " must be an integer 1.." + std::to_string(hi));
+        (s == "port" ? cfg.smtp_port : cfg.smtp_timeout_seconds) = static_cast<int>(n->get());
+      } else if (k == "smtp" && s == "starttls") {
+        auto* b = v.as_boolean();
+        if (!b) return err(at + ": smtp.starttls must be true or false");
+        cfg.smtp_starttls = b->get();
       } else {
         return err(at + ": unknown key '" + k + "." + s + "'");
       }
     }
   }
+  if (!cfg.smtp_host.empty() && (cfg.smtp_from.empty() || cfg.smtp_from.find('@') == std::string::npos))
+    return err(path + ": [smtp] needs 'from', the sender address (name@example.com), when 'host' is set");
   if (cfg.work_start_hour >= cfg.work_end_hour)
     return err(path + ": engine.work_start_hour (" + std::to_string(cfg.work_start_hour) +
                ") must be before engine.work_end_hour (" + std::to_string(cfg.work_end_hour) + ")");

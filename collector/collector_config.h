@@ -39,6 +39,13 @@ struct CollectorConfig {
   bool siem_include_events = false;
   std::string siem_app_name = "vigil";
   std::string siem_hostname;         // "" = this machine's hostname
+  // [smtp]: the relay reminder notices go through (docs/CASES.md); empty host: none configured.
+  std::string smtp_host;
+  int smtp_port = 25;
+  std::string smtp_from;
+  bool smtp_starttls = false;
+  std::string smtp_ca_file;
+  int smtp_timeout_seconds = 30;
 };
 
 Result<CollectorConfig> load_collector_config(const std::string& path);

@@ -18,6 +18,7 @@
 #include "collector/collector_config.h"
 #include "collector/config/collection_configs.h"
 #include "collector/data_dir.h"
+#include "collector/cases/case_service.h"
 #include "collector/ingest/batch_writer.h"
 #include "collector/ingest/ingest_server.h"
 #include "collector/policy/csv_import.h"
@@ -198,6 +199,17 @@ int cmd_run(const std::string& data_dir, const std::string& config_path) {
   auto activity_exports = ActivityExports::open(**store, dir.path("exports"));
   if (!activity_exports) return fail(activity_exports.error());
   api.handler().set_activity(&*activity_cursors, activity_exports->get());
+  // cases (collector/cases): triage, cases, notices; cases.db beside the other state.
+  auto case_store = cases::CaseStore::open(dir.path("cases.db"));
+  if (!case_store) return fail("opening " + dir.path("cases.db") + ": " + case_store.error());
+  std::unique_ptr<cases::Mailer> mailer;
+  if (!cfg->smtp_host.empty())
+    mailer = std::make_unique<cases::SmtpMailer>(cases::SmtpSettings{cfg->smtp_host, static_cast<std::uint16_t>(cfg->smtp_port),
+                                                                     cfg->smtp_from, cfg->smtp_starttls, cfg->smtp_ca_file,
+                                                                     cfg->smtp_timeout_seconds});
+  cases::CaseService case_service(std::move(*case_store), engine, **store, directory, dir.path("exports"), std::move(mailer));
+  if (auto s = case_service.reconcile(); !s) return fail("applying triage decisions to the alerts: " + s.error());
+  api.handler().set_case_service(&case_service);
   if (auto s = api.listen(); !s) return fail(s.error());
 
   boost::asio::signal_set signals(io, SIGTERM, SIGINT);

@@ -11,6 +11,7 @@ PKGS=(cmake ninja-build g++ pkg-config make python3 iproute2 procps
       rpm lintian rpmlint dpkg-dev fakeroot file init-system-helpers)  # make packages / packages-lint
 PKGS+=(libsodium-dev curl)  # auth: argon2id password hashes, HMAC-SHA256 pseudonyms; curl for the [roles] test
 PKGS+=(rsyslog rsyslog-openssl)  # siem: a real TLS syslog receiver for tests/unit/test_siem.cpp
+PKGS+=(libcurl4-openssl-dev python3-aiosmtpd)  # cases: SMTP notices via libcurl; a real SMTP receiver in [triage]
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "collector/api/api_handler.h"
+#include "collector/cases/case_service.h"
 #include "collector/policy/alert_json.h"
 #include "shared/time_util.h"
 
@@ -23,12 +24,17 @@ constexpr std::uint32_t kMaxAnalyticsDays = 3650;
 
 }  // namespace
 
-Dispatch ApiHandler::list_alerts(const HttpRequest&, std::string_view query, const Caller& caller) const {
-  auto params = checked_query(query, {"status", "severity", "policy", "user", "since", "until"});
+// Filters: status, severity, policy, user (the name as the caller sees it), since/until (last
+// updated), detected_since/detected_until (time detected). Only users in the caller's population
+// are listed. With a case service each alert carries its triage and case (a storage job then).
+Dispatch ApiHandler::list_alerts(const RouteCall& c) const {
+  auto params = checked_query(c.query, {"status", "severity", "policy", "user", "since", "until", "detected_since",
+                                        "detected_until"});
   if (!params) return bad_request(params.error());
   if (!engine_) return no_engine();
   policy::AlertFilter f;
-  std::string user_filter;  // the name the caller sees: a pseudonym, or the real name when shown
+  std::optional<std::string> user;
+  std::optional<std::int64_t> detected_since, detected_until;
   const std::int64_t now_time = now_ns();
   for (const auto& [name, value] : *params) {
     if (value.empty()) continue;
@@ -41,35 +47,56 @@ Dispatch ApiHandler::list_alerts(const HttpRequest&, std::string_view query, con
     } else if (name == "policy") {
       f.policy_id = value;
     } else if (name == "user") {
-      user_filter = value;
+      user = value;
     } else {
       auto t = parse_time_param(name, value, now_time);
       if (!t) return bad_request(t.error());
-      (name == "since" ? f.since_ns : f.until_ns) = *t;
+      if (name == "since") f.since_ns = *t;
+      else if (name == "until") f.until_ns = *t;
+      else (name == "detected_since" ? detected_since : detected_until) = *t;
     }
   }
-  json::array list;
-  for (const auto& a : engine_->alerts(f)) {
-    if (!caller.may_see_user(a.user) || (!user_filter.empty() && !caller.user_filter_matches(a.user, user_filter))) continue;
-    auto o = policy::alert_to_json(a, false);
-    o["user"] = caller.shown_user(a.user);
-    list.emplace_back(std::move(o));
-  }
-  json::object o;
-  o["count"] = list.size();
-  o["alerts"] = std::move(list);
-  return now(json_response(http::status::ok, o));
+  Caller caller = c.caller;
+  auto answer = [this, f, user, detected_since, detected_until, caller]() {
+    std::map<std::string, cases::AlertTriage> triage;
+    const bool with_triage = case_service_ != nullptr;
+    if (with_triage) {
+      auto t = case_service_->triage_view();
+      if (!t) return error_response(http::status::internal_server_error, "cases: " + t.error());
+      triage = std::move(*t);
+    }
+    json::array list;
+    for (const auto& a : engine_->alerts(f)) {
+      if (!caller.may_see_user(a.user)) continue;
+      // A pseudonym given by the client matches the name it stands for; a real name matches only
+      // when the caller sees real names.
+      if (user && !caller.user_filter_matches(a.user, *user)) continue;
+      if (detected_since && a.detected_ns < *detected_since) continue;
+      if (detected_until && a.detected_ns >= *detected_until) continue;
+      list.emplace_back(alert_view(a, false, caller, with_triage ? &triage : nullptr));
+    }
+    json::object o;
+    o["count"] = list.size();
+    o["alerts"] = std::move(list);
+    return json_response(http::status::ok, o);
+  };
+  if (!case_service_) return now(answer());
+  return Dispatch{std::nullopt, answer};
 }
 
-Dispatch ApiHandler::show_alert(const std::string& id, std::string_view query, const Caller& caller) const {
-  if (auto q = checked_query(query, {}); !q) return bad_request(q.error());
+Dispatch ApiHandler::show_alert(const RouteCall& c) const {
+  if (auto q = checked_query(c.query, {}); !q) return bad_request(q.error());
   if (!engine_) return no_engine();
+  const std::string id = c.params[0];
   auto a = engine_->alert(id);
-  // Outside the caller's population the alert does not exist for it.
-  if (!a || !caller.may_see_user(a->user)) return now(error_response(http::status::not_found, "no alert '" + id + "'"));
-  auto o = policy::alert_to_json(*a, true);
-  o["user"] = caller.shown_user(a->user);
-  return now(json_response(http::status::ok, o));
+  // Outside the caller's population an alert does not exist for them.
+  if (!a || !c.caller.may_see_user(a->user)) return now(error_response(http::status::not_found, "no alert '" + id + "'"));
+  if (!case_service_) return now(json_response(http::status::ok, alert_view(*a, true, c.caller, nullptr)));
+  return Dispatch{std::nullopt, [this, alert = std::move(*a), caller = c.caller]() {
+                    auto t = case_service_->triage_view();
+                    if (!t) return error_response(http::status::internal_server_error, "cases: " + t.error());
+                    return json_response(http::status::ok, alert_view(alert, true, caller, &*t));
+                  }};
 }
 
 Dispatch ApiHandler::users_in_scope(const HttpRequest&, std::string_view query, const Caller& caller) const {

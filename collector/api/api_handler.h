@@ -18,6 +18,7 @@
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -71,6 +72,7 @@ namespace audit { class AuditLog; }
 // activity (api_activity.cpp)
 class ActivityCursors;
 class ActivityExports;
+namespace cases { class CaseService; struct AlertTriage; }
 
 class ApiHandler {
  public:
@@ -93,6 +95,8 @@ class ApiHandler {
   void set_audit_log(audit::AuditLog* log);
   // activity (api_activity.cpp): cursor signing and background exports (null: those routes 503).
   void set_activity(const ActivityCursors* cursors, ActivityExports* exports);
+  // cases (api_cases.cpp): triage, cases, notices (null: those routes answer 503).
+  void set_case_service(cases::CaseService* service);
 
   // Every route the API has, in the order they are matched (literal segments win over {x}).
   static const std::vector<Route>& routes();
@@ -124,9 +128,9 @@ class ApiHandler {
   Dispatch policy_routes(const HttpRequest& request, const std::string& path, std::string_view query) const;
 
   // Policy engine routes (api_alerts.cpp).
-  Dispatch list_alerts(const HttpRequest& request, std::string_view query, const Caller& caller) const;
-  Dispatch show_alert(const std::string& id, std::string_view query, const Caller& caller) const;
   Dispatch users_in_scope(const HttpRequest& request, std::string_view query, const Caller& caller) const;
+  Dispatch list_alerts(const RouteCall& call) const;
+  Dispatch show_alert(const RouteCall& call) const;
   Dispatch analytics(const HttpRequest& request, std::string_view query) const;
   // Recorded activity (api_import.cpp).
   Dispatch import_recorded(const HttpRequest& request, std::string_view query) const;
@@ -161,6 +165,22 @@ class ApiHandler {
   Dispatch activity_export_start(const RouteCall& c) const;
   Dispatch activity_export_status(const RouteCall& c) const;
   Dispatch activity_export_content(const RouteCall& c) const;
+  // cases (api_cases.cpp)
+  Dispatch triage_alerts(const RouteCall& call, int action) const;  // action: cases::TriageAction, -1 = from the body
+  Dispatch list_cases(const RouteCall& call) const;
+  Dispatch show_case(const RouteCall& call) const;
+  Dispatch case_activity(const RouteCall& call) const;
+  Dispatch case_files(const RouteCall& call) const;
+  Dispatch case_notes(const RouteCall& call) const;
+  Dispatch add_case_note(const RouteCall& call) const;
+  Dispatch close_case(const RouteCall& call) const;
+  Dispatch escalate_case(const RouteCall& call) const;
+  Dispatch send_case_notice(const RouteCall& call) const;
+  Dispatch list_notice_templates(const RouteCall& call) const;
+  Dispatch add_notice_template(const RouteCall& call) const;
+  // An alert as the caller may see it (shown user name) with its triage and case, when known.
+  boost::json::object alert_view(const policy::Alert& alert, bool with_activities, const Caller& caller,
+                                 const std::map<std::string, cases::AlertTriage>* triage) const;
 
   EventStore& store_;
   CollectionConfigs* configs_;
@@ -174,6 +194,7 @@ class ApiHandler {
   // activity (api_activity.cpp)
   const ActivityCursors* activity_cursors_ = nullptr;
   ActivityExports* activity_exports_ = nullptr;
+  cases::CaseService* case_service_ = nullptr;  // cases (api_cases.cpp)
   std::string admin_token_sha256_;
 };
 

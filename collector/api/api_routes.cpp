@@ -24,9 +24,9 @@ const std::vector<Route>& ApiHandler::routes() {
          [](const ApiHandler& h, const RouteCall& c) { return h.put_collection_config(c.req, c.query); }},
         {V::delete_, "/api/v1/collection-config", P::ManageConfig,
          [](const ApiHandler& h, const RouteCall& c) { return h.delete_collection_config(c.req, c.query); }},
-        {V::get, "/api/v1/alerts", P::ReadAlerts, [](const ApiHandler& h, const RouteCall& c) { return h.list_alerts(c.req, c.query, c.caller); }},
+        {V::get, "/api/v1/alerts", P::ReadAlerts, [](const ApiHandler& h, const RouteCall& c) { return h.list_alerts(c); }},
         {V::get, "/api/v1/alerts/{id}", P::ReadAlerts,
-         [](const ApiHandler& h, const RouteCall& c) { return h.show_alert(c.params[0], c.query, c.caller); }},
+         [](const ApiHandler& h, const RouteCall& c) { return h.show_alert(c); }},
         {V::get, "/api/v1/users/in-scope", P::ReadAlerts,
          [](const ApiHandler& h, const RouteCall& c) { return h.users_in_scope(c.req, c.query, c.caller); }},
         {V::get, "/api/v1/analytics", P::ReadAnalytics, [](const ApiHandler& h, const RouteCall& c) { return h.analytics(c.req, c.query); }},
@@ -105,6 +105,25 @@ const std::vector<Route>& ApiHandler::routes() {
          [](const ApiHandler& h, const RouteCall& c) { return h.activity_export_content(c); }},
     };
     r.insert(r.end(), std::begin(activity_rows), std::end(activity_rows));
+    // cases (api_cases.cpp): triage, cases, notices. Action numbers are cases::TriageAction.
+    const Route case_rows[] = {
+        {V::post, "/api/v1/alerts/triage", P::TriageAlerts, [](const ApiHandler& h, const RouteCall& c) { return h.triage_alerts(c, -1); }},
+        {V::post, "/api/v1/alerts/{id}/dismiss", P::TriageAlerts, [](const ApiHandler& h, const RouteCall& c) { return h.triage_alerts(c, 0); }},
+        {V::post, "/api/v1/alerts/{id}/confirm", P::TriageAlerts, [](const ApiHandler& h, const RouteCall& c) { return h.triage_alerts(c, 1); }},
+        {V::post, "/api/v1/alerts/{id}/attach", P::TriageAlerts, [](const ApiHandler& h, const RouteCall& c) { return h.triage_alerts(c, 2); }},
+        {V::get, "/api/v1/cases", P::ReadCases, [](const ApiHandler& h, const RouteCall& c) { return h.list_cases(c); }},
+        {V::get, "/api/v1/cases/{id}", P::ReadCases, [](const ApiHandler& h, const RouteCall& c) { return h.show_case(c); }},
+        {V::get, "/api/v1/cases/{id}/activity", P::ReadCases, [](const ApiHandler& h, const RouteCall& c) { return h.case_activity(c); }},
+        {V::get, "/api/v1/cases/{id}/files", P::ReadCases, [](const ApiHandler& h, const RouteCall& c) { return h.case_files(c); }},
+        {V::get, "/api/v1/cases/{id}/notes", P::ReadCases, [](const ApiHandler& h, const RouteCall& c) { return h.case_notes(c); }},
+        {V::post, "/api/v1/cases/{id}/notes", P::ManageCases, [](const ApiHandler& h, const RouteCall& c) { return h.add_case_note(c); }},
+        {V::post, "/api/v1/cases/{id}/close", P::ManageCases, [](const ApiHandler& h, const RouteCall& c) { return h.close_case(c); }},
+        {V::post, "/api/v1/cases/{id}/escalate", P::ManageCases, [](const ApiHandler& h, const RouteCall& c) { return h.escalate_case(c); }},
+        {V::post, "/api/v1/cases/{id}/notices", P::SendNotices, [](const ApiHandler& h, const RouteCall& c) { return h.send_case_notice(c); }},
+        {V::get, "/api/v1/notice-templates", P::ReadCases, [](const ApiHandler& h, const RouteCall& c) { return h.list_notice_templates(c); }},
+        {V::post, "/api/v1/notice-templates", P::SendNotices, [](const ApiHandler& h, const RouteCall& c) { return h.add_notice_template(c); }},
+    };
+    r.insert(r.end(), std::begin(case_rows), std::end(case_rows));
     return r;
   }();
   return kRoutes;

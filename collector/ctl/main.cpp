@@ -15,6 +15,7 @@
 #include "collector/ctl/activity_commands.h"
 #include "collector/ctl/alert_commands.h"
 #include "collector/ctl/audit_commands.h"
+#include "collector/ctl/case_commands.h"
 #include "collector/ctl/import_commands.h"
 #include "collector/ctl/auth_commands.h"  // auth
 #include "collector/ctl/ctl_config.h"
@@ -415,6 +416,7 @@ int main(int argc, char** argv) {
     if (!s) return std::nullopt;
     return call_object(*s, "GET", target, "", code);
   }, result);
+  add_case_commands(app, flags, result);  // alerts dismiss|confirm|attach, cases, notices (after the alert commands)
 
   try {
     app.parse(argc, argv);

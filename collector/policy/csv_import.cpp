@@ -1,5 +1,7 @@
 #include "collector/policy/csv_import.h"
 
+#include "collector/cases/mailer.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -305,7 +307,7 @@ Result<CsvParse<HrRecord>> parse_hr_csv(std::string_view text, const std::string
 Result<CsvParse<UserAttributes>> parse_attributes_csv(std::string_view text, std::size_t max_bytes) {
   auto records = records_of(text, max_bytes, "attributes");
   if (!records) return err(records.error());
-  auto cols = read_header(records->front(), {"user", "department", "region", "manager", "priority_groups"}, {"user"},
+  auto cols = read_header(records->front(), {"user", "department", "region", "manager", "priority_groups", "email"}, {"user"},
                           "attributes");
   if (!cols) return err(cols.error());
   CsvParse<UserAttributes> out;
@@ -340,6 +342,10 @@ Result<CsvParse<UserAttributes>> parse_attributes_csv(std::string_view text, std
       if (semi == std::string_view::npos) break;
       rest.remove_prefix(semi + 1);
     }
+    // cases: the notice recipient (docs/CASES.md); optional, checked so a notice cannot be misaddressed.
+    a.email = trim(field(r, *cols, "email"));
+    if (!a.email.empty() && why.empty() && !cases::valid_email(a.email))
+      why = "email " + shown(a.email) + " is not an address like name@example.com";
     if (!why.empty()) {
       reject(out, r.line, std::move(why));
       continue;

@@ -5,6 +5,7 @@
 //                                             performance_review | improvement_plan | demotion
 //                                             date: YYYY-MM-DD (midnight UTC)
 //   attributes:  user[,department][,region][,manager][,priority_groups]   groups ';'-separated
+//                [,email]  (cases: where reminder notices go)
 //
 // Promises:
 // - RFC 4180: fields may be quoted; quoted fields hold commas, doubled quotes and line breaks;

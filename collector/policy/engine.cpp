@@ -636,8 +636,8 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
       Alert* open = nullptr;
       if (!sc->alert_id.empty()) {
         auto it = st.alerts.find(std::strtoull(sc->alert_id.c_str() + 2, nullptr, 10));
-        if (it != st.alerts.end() && (it->second.status == AlertStatus::NeedsReview || it->second.status == AlertStatus::Confirmed))
-          open = &it->second;
+        // Only an alert nobody has triaged yet grows (docs/CASES.md "Frozen alerts").
+        if (it != st.alerts.end() && it->second.status == AlertStatus::NeedsReview) open = &it->second;
       }
       if (open) {
         auto& list = open->activities;
@@ -660,7 +660,7 @@ void PolicyEngine::process(const std::string& device_id, const Range& events, bo
         touched.insert(n);  // siem
         continue;
       }
-      if (!sc->alert_id.empty()) {  // the previous alert was closed: start afresh
+      if (!sc->alert_id.empty()) {  // the previous alert was triaged (frozen): start afresh
         sc->alert_id.clear();
         sc->u.score = points;
         sc->pending.clear();
@@ -758,6 +758,23 @@ void PolicyEngine::save_dirty() {
   st.dirty_alerts.clear();
   // Submitted under mu_, so deltas reach the saver in the order they were taken.
   saver_->submit(std::move(delta));
+}
+
+// Triage (collector/cases): the status a reviewer decided, saved before returning.
+Status PolicyEngine::set_alert_status(const std::string& id, AlertStatus status) {
+  std::unique_lock lock(mu_);
+  auto& st = *st_;
+  std::uint64_t n = 0;
+  if (id.size() > 2 && id.compare(0, 2, "a-") == 0) n = std::strtoull(id.c_str() + 2, nullptr, 10);
+  auto it = st.alerts.find(n);
+  if (n == 0 || it == st.alerts.end()) return err("no alert '" + id + "'");
+  if (it->second.status == status) return {};
+  it->second.status = status;
+  if (st.track) {
+    st.dirty_alerts[n];  // the row only; its activities are unchanged
+    save_dirty(lock);
+  }
+  return {};
 }
 
 bool PolicyEngine::has_history() const {

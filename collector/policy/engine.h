@@ -108,6 +108,12 @@ class PolicyEngine {
   // released, on the thread that fed the batch). Set before the engine is fed; not thread-safe.
   void set_alert_listener(std::function<void(const Alert&)> listener);
 
+  // Triage (collector/cases, docs/CASES.md): sets an alert's status and saves it at once (with a
+  // store). A triaged alert (anything but NeedsReview) is frozen: later activity of the same
+  // (policy, user) starts a new alert instead of growing one a reviewer has already judged.
+  // Error when there is no such alert.
+  Status set_alert_status(const std::string& id, AlertStatus status);
+
   struct State;
 
  private:

@@ -77,6 +77,8 @@ struct UserAttributes {
   std::string user;
   std::string department, region, manager;
   std::vector<std::string> priority_groups;
+  // cases: where reminder notices go (docs/CASES.md); optional column "email" of the import.
+  std::string email = {};  // a default, so older aggregate initialisers stay complete
 };
 
 // DLP rules: which sensitive types, how many, on which channels, make a match of which severity.

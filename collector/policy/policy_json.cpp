@@ -360,7 +360,8 @@ json::object hr_record_to_json(const HrRecord& r) {
 
 json::object attributes_to_json(const UserAttributes& a) {
   return json::object{{"user", a.user},         {"department", a.department}, {"region", a.region},
-                      {"manager", a.manager},   {"priority_groups", to_array(a.priority_groups)}};
+                      {"manager", a.manager},   {"priority_groups", to_array(a.priority_groups)},
+                      {"email", a.email}};
 }
 
 json::object template_to_json(Template t) {

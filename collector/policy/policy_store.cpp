@@ -120,6 +120,13 @@ Result<std::shared_ptr<SqlitePolicyStore>> SqlitePolicyStore::open(const std::st
     auto txn = Txn::begin(impl->db, true);
     if (!txn) return err(txn.error());
     if (auto st = impl->db.exec(kSchema, "create policy tables"); !st) return err(st.error());
+    // cases: user_attributes.email (notice recipient) joined later; older databases get the column.
+    auto has_email = impl->db.query_int("SELECT count(*) FROM pragma_table_info('user_attributes') WHERE name = 'email'",
+                                        "inspect user_attributes");
+    if (!has_email) return err(has_email.error());
+    if (*has_email == 0)
+      if (auto st = impl->db.exec("ALTER TABLE user_attributes ADD COLUMN email TEXT NOT NULL DEFAULT ''", "add email column"); !st)
+        return err(st.error());
     if (auto st = txn->commit(); !st) return err(st.error());
   }
   std::shared_ptr<SqlitePolicyStore> store(new SqlitePolicyStore(std::move(impl)));
@@ -177,12 +184,12 @@ Status SqlitePolicyStore::reload_locked() {
       });
   if (!st) return st;
   st = run(
-      db, "SELECT user, department, region, manager, priority_groups FROM user_attributes ORDER BY user",
+      db, "SELECT user, department, region, manager, priority_groups, email FROM user_attributes ORDER BY user",
       "read user attributes", [](Use&) {},
       [&](Use& u) {
         snap->attributes.push_back(UserAttributes{std::string(u.text(0)), std::string(u.text(1)),
                                                   std::string(u.text(2)), std::string(u.text(3)),
-                                                  split_groups(u.text(4))});
+                                                  split_groups(u.text(4)), std::string(u.text(5))});
       });
   if (!st) return st;
   std::lock_guard lock(snap_mu_);
@@ -428,13 +435,13 @@ Result<ImportCounts> SqlitePolicyStore::upsert_user_attributes(const std::vector
   auto txn = Txn::begin(db, true);
   if (!txn) return err(txn.error());
   auto find = Stmt::prepare(db.get(),
-                            "SELECT department, region, manager, priority_groups FROM user_attributes WHERE user = ?1",
+                            "SELECT department, region, manager, priority_groups, email FROM user_attributes WHERE user = ?1",
                             "find user attributes");
   if (!find) return err(find.error());
   auto put = Stmt::prepare(db.get(),
-                           "INSERT INTO user_attributes(user, department, region, manager, priority_groups) "
-                           "VALUES(?1, ?2, ?3, ?4, ?5) ON CONFLICT(user) DO UPDATE SET department = excluded.department, "
-                           "region = excluded.region, manager = excluded.manager, "
+                           "INSERT INTO user_attributes(user, department, region, manager, priority_groups, email) "
+                           "VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(user) DO UPDATE SET department = excluded.department, "
+                           "region = excluded.region, manager = excluded.manager, email = excluded.email, "
                            "priority_groups = excluded.priority_groups",
                            "upsert user attributes");
   if (!put) return err(put.error());
@@ -468,7 +475,8 @@ Result<ImportCounts> SqlitePolicyStore::upsert_user_attributes(const std::vector
       if (!row) return err(row.error());
       if (*row) {
         exists = true;
-        same = u.text(0) == a.department && u.text(1) == a.region && u.text(2) == a.manager && u.text(3) == groups;
+        same = u.text(0) == a.department && u.text(1) == a.region && u.text(2) == a.manager && u.text(3) == groups &&
+               u.text(4) == a.email;
       }
     }
     if (same) {
@@ -478,7 +486,7 @@ Result<ImportCounts> SqlitePolicyStore::upsert_user_attributes(const std::vector
     (exists ? c.updated : c.imported)++;
     Use u(*put);
     u.bind(1, std::string_view(a.user)).bind(2, std::string_view(a.department)).bind(3, std::string_view(a.region))
-        .bind(4, std::string_view(a.manager)).bind(5, std::string_view(groups));
+        .bind(4, std::string_view(a.manager)).bind(5, std::string_view(groups)).bind(6, std::string_view(a.email));
     if (auto st = u.run(); !st) return err(st.error());
   }
   if (auto st = txn->commit(); !st) return err(st.error());
