@@ -237,7 +237,7 @@ Dispatch ApiHandler::list_cases(const RouteCall& c) const {
                     json::array list;
                     for (const auto& k : *all) {
                       if (!caller.may_see_user(k.user)) continue;
-                      if (user && caller.shown_user(k.user) != *user) continue;
+                      if (user && !caller.user_filter_matches(k.user, *user)) continue;
                       list.emplace_back(cases::case_to_json(k, shown_by(caller)));
                     }
                     json::object o;
