@@ -772,7 +772,9 @@ Status PolicyEngine::set_alert_status(const std::string& id, AlertStatus status)
   it->second.status = status;
   if (st.track) {
     st.dirty_alerts[n];  // the row only; its activities are unchanged
-    save_dirty(lock);
+    save_dirty();
+    lock.unlock();
+    saver_->drain();
   }
   return {};
 }
