@@ -65,6 +65,11 @@ class FileActivitySource {
 // Implemented by the platform this binary is built for.
 std::unique_ptr<FileActivitySource> make_file_activity_source();
 
+// Sensitivity labels of a file (Linux: xattr user.vigil.labels; Windows: the NTFS stream
+// <path>:vigil.labels): comma-separated, trimmed, at most 16 labels of at most 128 bytes; empty on
+// any error.
+std::vector<std::string> read_file_labels(const std::string& path);
+
 // ---------------------------------------------------------------------------------------------
 // Devices and volumes: USB devices and removable disks coming and going (kernel uevents), block
 // devices and network shares being mounted and unmounted (mount table changes).
@@ -253,6 +258,12 @@ struct StopRequest {
 struct StopSignalSpec {};
 using StopSignalSource = ActivitySource<StopRequest, StopSignalSpec>;
 std::unique_ptr<StopSignalSource> make_stop_signal_source();
+
+// The OS's service manager hosts the agent's run. Linux: systemd runs `vigil-agent run` as a plain
+// foreground process, so this calls body. Windows: when the Service Control Manager started the
+// process it connects to it (running/stopped states; stop and shutdown become StopRequests) and
+// runs body as the service; from a console it calls body. Returns body's exit code.
+int run_hosted(const std::function<int()>& body);
 
 // Host facts for Hello and enrollment, from the platform.
 struct HostInfo {

@@ -7,7 +7,9 @@ PKGS=(cmake ninja-build g++ pkg-config make python3 iproute2 procps
       catch2 libprotobuf-dev protobuf-compiler libcli11-dev libtomlplusplus-dev libhyperscan-dev
       e2fsprogs util-linux dosfstools exfatprogs exfat-fuse
       cups-daemon cups-client cups-bsd libcups2-dev nftables libnftables-dev libsystemd-dev dbus-daemon
-      zip p7zip-full gcab zstd lz4 xz-utils bzip2 passwd)
+      zip p7zip-full gcab zstd lz4 xz-utils bzip2 passwd
+      g++-mingw-w64-x86-64-posix gcc-mingw-w64-x86-64-posix nsis tcl dpkg-dev  # make windows (docs/WINDOWS.md)
+      )
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -4,8 +4,12 @@
 #include <bcrypt.h>
 #include <errno.h>
 #include <io.h>
+#include <direct.h>
 #include <stddef.h>
+#include <string.h>
 #include <sys/types.h>
+
+extern "C" ssize_t getrandom(void* buf, size_t n, unsigned flags);
 
 extern "C" ssize_t vigil_posix_pread(int fd, void* buf, size_t n, long long offset) {
   if (offset < 0) {
@@ -52,4 +56,22 @@ extern "C" ssize_t getrandom(void* buf, size_t n, unsigned /*flags*/) {
     done += chunk;
   }
   return static_cast<ssize_t>(n);
+}
+
+extern "C" char* mkdtemp(char* tmpl) {
+  const size_t n = tmpl ? strlen(tmpl) : 0;
+  if (n < 6 || strcmp(tmpl + n - 6, "XXXXXX") != 0) {
+    errno = EINVAL;
+    return nullptr;
+  }
+  static const char kChars[] = "abcdefghijklmnopqrstuvwxyz0123456789";
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    unsigned char r[6];
+    if (getrandom(r, sizeof r, 0) != static_cast<ssize_t>(sizeof r)) return nullptr;
+    for (int i = 0; i < 6; ++i) tmpl[n - 6 + i] = kChars[r[i] % 36];
+    if (_mkdir(tmpl) == 0) return tmpl;
+    if (errno != EEXIST) return nullptr;
+  }
+  errno = EEXIST;
+  return nullptr;
 }

@@ -13,6 +13,7 @@
 //   rename does; the CRT's rename fails when the target exists.
 // - fsync() is _commit() (FlushFileBuffers); fchmod() succeeds without effect (the installer
 //   sets the data directory's ACL: administrators and SYSTEM only, see docs/WINDOWS.md).
+// - mkdtemp() creates a fresh directory from a XXXXXX template (random, retried on collision).
 // - gmtime_r/timegm map to gmtime_s/_mkgmtime.
 #pragma once
 #ifdef _WIN32
@@ -42,6 +43,8 @@ extern "C" {
 #endif
 ssize_t vigil_posix_pread(int fd, void* buf, size_t n, long long offset);
 int vigil_posix_rename(const char* from, const char* to);
+// mkdtemp(3): replaces the trailing XXXXXX and creates the directory; NULL with errno on failure.
+char* mkdtemp(char* tmpl);
 #ifdef __cplusplus
 }
 #endif
