@@ -3,7 +3,7 @@
 #include <cfgmgr32.h>
 #include <initguid.h>
 #include <usbiodef.h>
-#include <ntddstor.h>
+#include <winioctl.h>
 
 #include <algorithm>
 #include <cctype>

@@ -51,6 +51,8 @@ std::vector<std::string> DirectoryWatchSource::default_roots() {
   return roots;
 }
 
+DirectoryWatchSource::DirectoryWatchSource() = default;
+
 DirectoryWatchSource::~DirectoryWatchSource() {
   if (stop_.valid()) SetEvent(stop_.get());
   if (worker_.joinable()) worker_.join();

@@ -26,7 +26,7 @@ namespace vigil::win {
 
 class DirectoryWatchSource final : public agent::FileActivitySource {
  public:
-  DirectoryWatchSource() = default;
+  DirectoryWatchSource();
   ~DirectoryWatchSource() override;
   Status start(const agent::CaptureSpec& spec) override;
   int pollable_fd() const override { return queue_.pollable_fd(); }

@@ -41,7 +41,7 @@ std::string render(DWORD type, const std::vector<BYTE>& data, DWORD size) {
     }
     default: break;
   }
-  return "sha256:" + sha256_hex(std::string_view(reinterpret_cast<const char*>(data.data()), size));
+  return "sha256:" + crypto::sha256_hex(std::string_view(reinterpret_cast<const char*>(data.data()), size));
 }
 
 void walk(HKEY key, const std::string& prefix, int depth, RegistrySnapshot& out) {
@@ -78,7 +78,7 @@ std::string root_name(HKEY root) {
 
 std::string file_digest(const std::string& path) {
   auto content = read_file(path);
-  return content ? sha256_hex(*content) : std::string();
+  return content ? crypto::sha256_hex(*content) : std::string();
 }
 }  // namespace
 
@@ -116,8 +116,8 @@ std::vector<agent::SecurityChange> diff_snapshots(const WatchedKey& k, const Reg
     c.category = k.category;
     c.item = item;
     c.change = change;
-    if (o) c.old_value = *o, c.old_digest = sha256_hex(*o);
-    if (n) c.new_value = *n, c.new_digest = sha256_hex(*n);
+    if (o) c.old_value = *o, c.old_digest = crypto::sha256_hex(*o);
+    if (n) c.new_value = *n, c.new_digest = crypto::sha256_hex(*n);
     out.push_back(std::move(c));
   };
   for (const auto& [item, value] : after) {

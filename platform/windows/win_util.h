@@ -2,7 +2,9 @@
 // UTF-8; the wide Win32 APIs are UTF-16), error text for GetLastError codes, the wall clock in
 // UTC ns, and RAII owners for the handle kinds the sources hold (each closes with its own call).
 #pragma once
+#ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
+#endif
 #ifndef NOMINMAX
 #define NOMINMAX
 #endif

@@ -1,5 +1,7 @@
 // Definitions behind platform/windows/compat/vigil_posix_compat.h (see the promises there).
+#ifndef WIN32_LEAN_AND_MEAN
 #define WIN32_LEAN_AND_MEAN
+#endif
 #include <windows.h>
 #include <bcrypt.h>
 #include <errno.h>
