@@ -8,12 +8,11 @@
 #include <algorithm>
 #include <cctype>
 
-// Exported by cfgmgr32 since Windows 8; mingw-w64's header has the types but not the calls.
-extern "C" {
-CONFIGRET WINAPI CM_Register_Notification(PCM_NOTIFY_FILTER filter, PVOID context, PCM_NOTIFY_CALLBACK callback,
-                                          PHCMNOTIFICATION notify_context);
-CONFIGRET WINAPI CM_Unregister_Notification(HCMNOTIFICATION notify_context);
-}
+// Exported by cfgmgr32 since Windows 8 (mingw-w64's header has the types, not the calls). Looked
+// up at run time: where it is missing (Windows 7, Wine) start() says so instead of the process
+// aborting on an unresolved import.
+using CmRegisterFn = CONFIGRET(WINAPI*)(PCM_NOTIFY_FILTER, PVOID, PCM_NOTIFY_CALLBACK, PHCMNOTIFICATION);
+using CmUnregisterFn = CONFIGRET(WINAPI*)(HCMNOTIFICATION);
 
 namespace vigil::win {
 
@@ -107,7 +106,7 @@ std::vector<agent::VolumeActivity> list_volumes() {
     agent::VolumeActivity v;
     v.action = agent::VolumeAction::Mounted;
     v.time_ns = now_ns();
-    v.mount_point = narrow(root);
+    v.mount_point = narrow(root.substr(0, 2));  // "E:": a path under it is "E:/..."
     v.removable = type == DRIVE_REMOVABLE;
     v.network_share = type == DRIVE_REMOTE;
     wchar_t label[MAX_PATH + 1] = {}, fs[MAX_PATH + 1] = {};
@@ -136,7 +135,11 @@ std::vector<agent::VolumeActivity> list_volumes() {
 
 DeviceNotifySource::~DeviceNotifySource() {
   // Unregistering waits for callbacks in flight, so none runs on a destroyed object.
-  for (void* r : registrations_) CM_Unregister_Notification(static_cast<HCMNOTIFICATION>(r));
+  if (!registrations_.empty()) {
+    auto unregister = reinterpret_cast<CmUnregisterFn>(
+        reinterpret_cast<void*>(GetProcAddress(GetModuleHandleW(L"cfgmgr32.dll"), "CM_Unregister_Notification")));
+    for (void* r : registrations_) unregister(static_cast<HCMNOTIFICATION>(r));
+  }
   if (stop_.valid()) SetEvent(stop_.get());
   if (worker_.joinable()) worker_.join();
 }
@@ -146,13 +149,22 @@ Status DeviceNotifySource::start(const agent::DeviceCaptureSpec&) {
   stop_.reset(CreateEventW(nullptr, TRUE, FALSE, nullptr));
   rescan_.reset(CreateEventW(nullptr, FALSE, FALSE, nullptr));
   if (!stop_.valid() || !rescan_.valid()) return err("device capture: CreateEvent: " + last_error_text());
+  // Wine exports CM_Register_Notification as a stub that aborts the process when called.
+  if (GetProcAddress(GetModuleHandleW(L"ntdll.dll"), "wine_get_version"))
+    return err("device capture: not available under Wine (its CM_Register_Notification is a stub)");
+  HMODULE cfgmgr = LoadLibraryW(L"cfgmgr32.dll");  // stays loaded: callbacks live in it
+  auto cm_register = cfgmgr ? reinterpret_cast<CmRegisterFn>(reinterpret_cast<void*>(GetProcAddress(cfgmgr, "CM_Register_Notification")))
+                            : nullptr;
+  auto cm_unregister = cfgmgr ? GetProcAddress(cfgmgr, "CM_Unregister_Notification") : nullptr;
+  if (!cm_register || !cm_unregister)
+    return err("device capture: this system has no CM_Register_Notification (Windows 8 or later is needed)");
   for (const GUID& g : {GUID_DEVINTERFACE_USB_DEVICE, GUID_DEVINTERFACE_DISK, GUID_DEVINTERFACE_VOLUME}) {
     CM_NOTIFY_FILTER f{};
     f.cbSize = sizeof f;
     f.FilterType = CM_NOTIFY_FILTER_TYPE_DEVICEINTERFACE;
     f.u.DeviceInterface.ClassGuid = g;
     HCMNOTIFICATION h = nullptr;
-    const CONFIGRET cr = CM_Register_Notification(&f, this, on_cm_notification, &h);
+    const CONFIGRET cr = cm_register(&f, this, on_cm_notification, &h);
     if (cr != CR_SUCCESS)
       return err("device capture: CM_Register_Notification failed (CONFIGRET " + std::to_string(cr) + ")");
     registrations_.push_back(h);

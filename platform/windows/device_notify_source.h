@@ -7,7 +7,7 @@
 //   class MassStorage, removable, with the vendor and product names the path carries.
 // - Volumes: a volume interface arriving or leaving (and, for mapped network drives, which raise
 //   no device notification, a rescan every few seconds) makes the worker compare the drive
-//   letters against its last view: new ones are Mounted, gone ones Unmounted, each with the file
+//   letters against its last view (mount point "E:", as paths under it read "E:/..."): new ones are Mounted, gone ones Unmounted, each with the file
 //   system, label, serial (as uuid), removable and network_share from the volume itself.
 // - Nothing guessed: a field the system does not give stays empty.
 #pragma once

@@ -15,8 +15,10 @@ std::string lower(std::string s) {
   return s;
 }
 
-std::string with_backslashes(std::string p) {
-  std::replace(p.begin(), p.end(), '/', '\\');
+// The agent's paths are '/'-separated (its reconciler, checkpoint and deriver split on '/'), so
+// Windows paths are reported in their generic form: C:/Users/alice/report.docx.
+std::string generic(std::string p) {
+  std::replace(p.begin(), p.end(), '\\', '/');
   return p;
 }
 
@@ -46,7 +48,7 @@ std::vector<std::string> DirectoryWatchSource::default_roots() {
     if (!(mask & (1u << i))) continue;
     const std::string root = std::string(1, static_cast<char>('A' + i)) + ":\\";
     const UINT t = GetDriveTypeA(root.c_str());
-    if (t == DRIVE_FIXED || t == DRIVE_REMOVABLE) roots.push_back(root);
+    if (t == DRIVE_FIXED || t == DRIVE_REMOVABLE) roots.push_back(generic(root));
   }
   return roots;
 }
@@ -73,15 +75,15 @@ bool DirectoryWatchSource::arm(Root& r) {
 
 Status DirectoryWatchSource::start(const agent::CaptureSpec& spec) {
   if (auto s = queue_.open(); !s) return s;
-  for (const auto& e : spec.exclude_paths) exclude_.push_back(lower(with_backslashes(e)));
+  for (const auto& e : spec.exclude_paths) exclude_.push_back(lower(generic(e)));
   std::vector<std::string> paths = spec.watch_paths.empty() ? default_roots() : spec.watch_paths;
   if (paths.empty()) return err("file capture: no drive to watch");
   // WaitForMultipleObjects takes at most 64 handles, one of which is the stop event.
   if (paths.size() > MAXIMUM_WAIT_OBJECTS - 1)
     return err("file capture: at most " + std::to_string(MAXIMUM_WAIT_OBJECTS - 1) + " watch paths on Windows");
   for (auto p : paths) {
-    p = with_backslashes(p);
-    if (p.size() > 3 && p.back() == '\\') p.pop_back();
+    p = generic(p);
+    if (p.size() > 3 && p.back() == '/') p.pop_back();
     auto r = std::make_unique<Root>();
     r->path = p;
     r->dir.reset(CreateFileW(widen(p).c_str(), FILE_LIST_DIRECTORY,
@@ -102,7 +104,7 @@ Status DirectoryWatchSource::start(const agent::CaptureSpec& spec) {
 bool DirectoryWatchSource::excluded(const std::string& path) const {
   const std::string l = lower(path);
   for (const auto& e : exclude_)
-    if (l.compare(0, e.size(), e) == 0 && (l.size() == e.size() || l[e.size()] == '\\' || e.back() == '\\')) return true;
+    if (l.compare(0, e.size(), e) == 0 && (l.size() == e.size() || l[e.size()] == '/' || e.back() == '/')) return true;
   return false;
 }
 
@@ -115,8 +117,8 @@ void DirectoryWatchSource::parse(Root& r, DWORD bytes) {
   std::size_t off = 0;
   for (;;) {
     const auto* info = reinterpret_cast<const FILE_NOTIFY_INFORMATION*>(r.buf + off);
-    const std::string name = narrow(info->FileName, info->FileNameLength / sizeof(wchar_t));
-    const std::string full = r.path + (r.path.back() == '\\' ? "" : "\\") + name;
+    const std::string name = generic(narrow(info->FileName, info->FileNameLength / sizeof(wchar_t)));
+    const std::string full = r.path + (r.path.back() == '/' ? "" : "/") + name;
     agent::FileActivity a;
     a.time_ns = now_ns();
     a.path = full;

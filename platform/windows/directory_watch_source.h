@@ -2,15 +2,15 @@
 // per root (the watch paths, or every fixed and removable drive when none are given), subtrees
 // included, on one worker thread.
 // What it promises:
-// - Create / Write / Delete / Rename (old and new path paired) with absolute paths as the system
-//   names them (C:\Users\...), UTF-8; size, mtime and is_dir read when the activity is drained
+// - Create / Write / Delete / Rename (old and new path paired) with absolute paths in generic
+//   form (C:/Users/alice/report.docx: the agent's path logic splits on '/'), UTF-8; size, mtime and is_dir read when the activity is drained
 //   by the worker (absent for a file already gone).
 // - A buffer overrun (the system says it dropped changes: a zero-length completion) is counted in
 //   DrainStats::overflows, never hidden.
 // - What the API cannot say it does not invent: ReadDirectoryChangesW names no process, so
 //   ProcessInfo is empty (pid 0, see docs/WINDOWS.md: ETW's kernel file provider is the planned
 //   source for it), and reads (report_reads) are not reported.
-// - exclude_paths (prefixes, case-insensitive as NTFS is) are never reported.
+// - exclude_paths (prefixes, either separator, case-insensitive as NTFS is) are never reported.
 #pragma once
 #include <atomic>
 #include <memory>

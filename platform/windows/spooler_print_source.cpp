@@ -73,7 +73,12 @@ Status SpoolerPrintSource::start(const agent::PrintCaptureSpec& spec) {
   o.Count = 1;
   o.pTypes = &t;
   change_ = FindFirstPrinterChangeNotification(printer_, PRINTER_CHANGE_JOB, 0, &o);
-  if (change_ == INVALID_HANDLE_VALUE) return err("print capture: FindFirstPrinterChangeNotification: " + last_error_text());
+  if (change_ == INVALID_HANDLE_VALUE) {
+    const DWORD e = GetLastError();
+    // Wine's spooler returns failure without an error code: it has no change notifications.
+    return err("print capture: FindFirstPrinterChangeNotification: " +
+               (e == 0 ? std::string("this print spooler does not support change notifications") : error_text(e)));
+  }
   stop_.reset(CreateEventW(nullptr, TRUE, FALSE, nullptr));
   if (!stop_.valid()) return err("print capture: CreateEvent: " + last_error_text());
   worker_ = std::thread([this] { run(); });
