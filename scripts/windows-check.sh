@@ -2,7 +2,9 @@
 # make windows-check: the cross-built Windows agent and its tests run under Wine (not part of
 # `make test`; see docs/WINDOWS.md). Installs wine/wine64 when missing, builds the test binary,
 # then: vigil-agent.exe --version, the unit tests (spool, wire framing, Windows capture), and the
-# installer's refusal to install without /SERVER and /TOKEN.
+# installer's refusal to install without /SERVER and /TOKEN; and, when a Linux build is there
+# (LINUX_BIN, default build/bin), the agent under Wine enrolling with a real collector and
+# uploading file events (scripts/windows-e2e.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 BUILD=${1:-build-win}
@@ -31,5 +33,11 @@ check "unit tests under Wine" "$WINE" "$BUILD/cross/bin/vigil_windows_unit_tests
 setup=$(ls "$BUILD"/vigil-agent-setup-*.exe | head -1)
 rc=0; "$WINE" "$setup" /S >/dev/null 2>&1 || rc=$?
 check "installer without /SERVER and /TOKEN exits 2 (got $rc)" test "$rc" = 2
+LINUX_BIN=${LINUX_BIN:-build/bin}
+if [ -x "$LINUX_BIN/vigil-collector" ] && [ -x "$LINUX_BIN/vigilctl" ]; then
+  check "agent under Wine enrolls with a Linux collector and uploads file events" bash scripts/windows-e2e.sh "$BUILD" "$LINUX_BIN"
+else
+  echo "windows-check: end-to-end with a collector skipped: no $LINUX_BIN/vigil-collector (run make build first)"
+fi
 wineserver -k >/dev/null 2>&1 || true
 [ $fail -eq 0 ] && echo "windows-check: passed" || { echo "windows-check: failed"; exit 1; }
