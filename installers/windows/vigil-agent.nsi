@@ -10,7 +10,8 @@
 ;
 ; Uninstall: "C:\Program Files\Vigil\uninstall.exe" /S  (keeps the data directory; /PURGE removes it)
 
-Unicode true
+; A 64-bit installer (the agent is x64 only): runs where the agent runs, and under wine64 alone.
+Target amd64-unicode
 SetCompressor /SOLID lzma
 RequestExecutionLevel admin
 ManifestSupportedOS all
