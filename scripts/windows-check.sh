@@ -31,6 +31,9 @@ version=$("$WINE" "$BUILD/cross/bin/vigil-agent.exe" --version | tr -d '\r')
 check "vigil-agent.exe --version ($version)" test "$version" = "vigil-agent $(sed -nE 's/^project\(vigil VERSION ([0-9.]+).*/\1/p' CMakeLists.txt)"
 check "unit tests under Wine" "$WINE" "$BUILD/cross/bin/vigil_windows_unit_tests.exe"
 setup=$(ls "$BUILD"/vigil-agent-setup-*.exe | head -1)
+# A machine never enrolled (this prefix is the check's own; an earlier install keeps its data).
+[ -x "$WINEPREFIX/drive_c/Program Files/Vigil/uninstall.exe" ] && "$WINE" "C:\\Program Files\\Vigil\\uninstall.exe" /S /PURGE >/dev/null 2>&1 || true
+rm -rf "$WINEPREFIX/drive_c/ProgramData/Vigil"
 rc=0; "$WINE" "$setup" /S >/dev/null 2>&1 || rc=$?
 check "installer without /SERVER and /TOKEN exits 2 (got $rc)" test "$rc" = 2
 LINUX_BIN=${LINUX_BIN:-build/bin}
