@@ -48,3 +48,13 @@ packages-lint: packages
 
 clean:
 	rm -rf $(BUILD) $(ASAN_BUILD)
+
+# Windows agent: cross-built with mingw-w64, packaged as an NSIS installer (docs/WINDOWS.md).
+WIN_BUILD ?= build-win
+.PHONY: windows windows-check
+windows:
+	@bash scripts/windows-build.sh $(WIN_BUILD)
+
+# Not part of `make test`: installs Wine and runs the agent and the cross-built tests under it.
+windows-check: windows
+	@bash scripts/windows-check.sh $(WIN_BUILD)

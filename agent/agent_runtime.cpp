@@ -36,7 +36,7 @@ void close_handle(Handle* h) {
 std::string normalize_root(const std::string& p) {
   std::error_code ec;
   auto abs = std::filesystem::weakly_canonical(std::filesystem::absolute(p, ec), ec);
-  std::string s = ec ? p : abs.string();
+  std::string s = ec ? p : abs.generic_string();
   while (s.size() > 1 && s.back() == '/') s.pop_back();
   return s;
 }

@@ -66,9 +66,10 @@ class FileActivitySource {
 std::unique_ptr<FileActivitySource> make_file_activity_source();
 
 // The sensitivity labels a file carries, as its platform records them (Linux: the extended
-// attributes user.vigil.labels and user.xdg.tags, comma-separated). Trimmed, de-duplicated, at
-// most 16 of at most 128 bytes each; empty when there are none or they cannot be read. Blocking
-// (one getxattr per name): called on the classification worker, never on the event loop.
+// attributes user.vigil.labels and user.xdg.tags; Windows: the NTFS stream <path>:vigil.labels),
+// comma-separated. Trimmed, de-duplicated, at most 16 of at most 128 bytes each; empty when there
+// are none or they cannot be read. Blocking: called on the classification worker, never on the
+// event loop.
 std::vector<std::string> read_file_labels(const std::string& path);
 
 // ---------------------------------------------------------------------------------------------
@@ -259,6 +260,12 @@ struct StopRequest {
 struct StopSignalSpec {};
 using StopSignalSource = ActivitySource<StopRequest, StopSignalSpec>;
 std::unique_ptr<StopSignalSource> make_stop_signal_source();
+
+// The OS's service manager hosts the agent's run. Linux: systemd runs `vigil-agent run` as a plain
+// foreground process, so this calls body. Windows: when the Service Control Manager started the
+// process it connects to it (running/stopped states; stop and shutdown become StopRequests) and
+// runs body as the service; from a console it calls body. Returns body's exit code.
+int run_hosted(const std::function<int()>& body);
 
 // Host facts for Hello and enrollment, from the platform.
 struct HostInfo {

@@ -68,5 +68,5 @@ int main(int argc, char** argv) {
       return 2;
     }
   RuntimeOptions ro{paths, *cfg, watch};
-  return run_agent(ro, make_file_activity_source());
+  return run_hosted([&] { return run_agent(ro, make_file_activity_source()); });
 }

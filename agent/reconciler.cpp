@@ -32,7 +32,7 @@ std::string canonical_path(const std::string& p) {
   std::error_code ec;
   fs::path c = fs::weakly_canonical(fs::path(p), ec);
   if (ec) c = fs::path(p).lexically_normal();
-  return strip_trailing_slashes(c.string());
+  return strip_trailing_slashes(c.generic_string());
 }
 
 // path is prefix, or below it on a component boundary.
@@ -127,7 +127,7 @@ Walk walk_root(const std::string& root, const std::vector<std::string>& excludes
       }
       ++w.entries;
       const fs::directory_entry& entry = *it;
-      std::string raw = entry.path().string();
+      std::string raw = entry.path().generic_string();
       if (!excluded(raw, excludes)) {
         std::error_code sec;
         const auto st = entry.symlink_status(sec);  // from the dirent type: usually no syscall
@@ -193,12 +193,12 @@ void simple_updates(const v1::Event& e, Emit&& emit) {
 Result<ReconcileResult> reconcile_root(const Spool& spool, const std::string& root_in,
                                        const std::vector<std::string>& exclude_prefixes,
                                        std::int64_t now_ns, std::size_t max_entries) {
-  if (root_in.empty() || root_in.front() != '/')
+  if (root_in.empty() || !fs::path(root_in).is_absolute())
     return err("cannot reconcile watched root \"" + root_in + "\": not an absolute path");
   const std::string root = canonical_path(root_in);
   std::vector<std::string> excludes;
   for (const auto& x : exclude_prefixes)
-    if (!x.empty() && x.front() == '/') excludes.push_back(canonical_path(x));
+    if (!x.empty() && fs::path(x).is_absolute()) excludes.push_back(canonical_path(x));
 
   ReconcileResult out;
   out.root = escape_non_utf8(root);

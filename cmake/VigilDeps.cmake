@@ -19,7 +19,9 @@ find_library(MBEDCRYPTO_LIB mbedcrypto REQUIRED)
 add_library(vigil_mbedtls INTERFACE)
 target_include_directories(vigil_mbedtls INTERFACE ${MBEDTLS_INCLUDE_DIR})
 target_link_libraries(vigil_mbedtls INTERFACE ${MBEDTLS_LIB} ${MBEDX509_LIB} ${MBEDCRYPTO_LIB})
-pkg_check_modules(HYPERSCAN REQUIRED IMPORTED_TARGET libhs)
+if(VIGIL_WITH_HYPERSCAN)
+  pkg_check_modules(HYPERSCAN REQUIRED IMPORTED_TARGET libhs)
+endif()
 
 # libcups (printing capture): Debian 12's libcups2-dev ships no pkg-config file.
 find_path(CUPS_INCLUDE_DIR cups/cups.h REQUIRED)

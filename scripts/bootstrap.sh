@@ -12,6 +12,7 @@ PKGS=(cmake ninja-build g++ pkg-config make python3 iproute2 procps
 PKGS+=(libsodium-dev curl)  # auth: argon2id password hashes, HMAC-SHA256 pseudonyms; curl for the [roles] test
 PKGS+=(rsyslog rsyslog-openssl)  # siem: a real TLS syslog receiver for tests/unit/test_siem.cpp
 PKGS+=(libcurl4-openssl-dev python3-aiosmtpd)  # cases: SMTP notices via libcurl; a real SMTP receiver in [triage]
+PKGS+=(g++-mingw-w64-x86-64-posix gcc-mingw-w64-x86-64-posix nsis tcl)  # make windows (docs/WINDOWS.md)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,54 @@
+// The Classifier when Vigil is built without Hyperscan (VIGIL_WITH_HYPERSCAN=OFF: Windows, and
+// any CPU Hyperscan does not support). Nothing is scanned and nothing pretends to be: create()
+// fails with a message that starts "unavailable:", which the agent logs and carries as the
+// classification status, so an analyst sees "not classified", never "nothing sensitive found".
+// The rendering helpers behave exactly as in shared/classifier.cpp.
+#include "shared/classifier.h"
+
+namespace vigil {
+
+struct Classifier::Impl {};
+
+std::string_view to_string(Finding::Confidence c) {
+  switch (c) {
+    case Finding::Confidence::Low:
+      return "low";
+    case Finding::Confidence::Medium:
+      return "medium";
+    case Finding::Confidence::High:
+      return "high";
+  }
+  return "low";
+}
+
+std::string render_findings(const std::vector<Finding>& findings) {
+  std::string out;
+  for (const Finding& f : findings) {
+    if (!out.empty()) out += ',';
+    out += f.type_id + ':' + std::to_string(f.count) + ':' + std::string(to_string(f.confidence));
+  }
+  return out;
+}
+
+// The same ids, in the same order, as the Hyperscan build: rules from the collector that name
+// them stay valid configuration on every platform.
+std::vector<std::string> builtin_type_ids() {
+  return {"credit_card", "us_ssn", "iban", "email", "private_key", "aws_access_key_id",
+          "aws_secret_access_key", "github_token", "slack_token", "google_api_key"};
+}
+
+Classifier::Classifier(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Classifier::~Classifier() = default;
+
+Result<std::unique_ptr<Classifier>> Classifier::create(const std::vector<ClassifierRule>&, const ClassifierOptions&) {
+  return err("unavailable: content classification needs Hyperscan, and this agent was built without it "
+             "(VIGIL_WITH_HYPERSCAN=OFF; see docs/WINDOWS.md)");
+}
+
+// Unreachable without a Classifier (create() never makes one); kept honest all the same.
+Result<ScanResult> Classifier::scan(std::string_view, const ScanLimits&) const { return err("unavailable: built without Hyperscan"); }
+Result<ScanResult> Classifier::scan_file(const std::string&, const ScanLimits&) const { return err("unavailable: built without Hyperscan"); }
+Result<ScanResult> Classifier::scan_fd(int, const std::string&, const ScanLimits&) const { return err("unavailable: built without Hyperscan"); }
+std::size_t Classifier::pattern_count() const { return 0; }
+
+}  // namespace vigil
