@@ -147,7 +147,7 @@ class CupsTestServer {
                  "ServerRoot " + dir_ + "/root\nRequestRoot " + spool_dir() + "\nTempDir " + dir_ + "/spool/tmp\n"
                  "StateDir " + dir_ + "/state\nCacheDir " + dir_ + "/cache\nErrorLog " + dir_ + "/log/error_log\n"
                  "AccessLog " + dir_ + "/log/access_log\nPageLog " + dir_ + "/log/page_log\n"
-                 "FileDevice Yes\nPrintcap\nSystemGroup root lpadmin\n");
+                 "FileDevice Yes\nPrintcap " + dir_ + "/state/printcap\nSystemGroup root lpadmin\n");
       write_file(dir_ + "/root/cupsd.conf", cupsd_conf());
     }
     log_fd_ = ::open((dir_ + "/log/cupsd.out").c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

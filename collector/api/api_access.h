@@ -56,10 +56,11 @@ struct Caller {
 
   // auth (collector/auth): a user filter given by the client matches a real user when it is the
   // name this caller is shown for that user (its pseudonym, or the real name when names are
-  // revealed to it). Null filter_match: names are shown as they are, so compare them exactly.
+  // revealed to it). Null filter_match: the name show_name gives (or the real one without it).
   std::function<bool(const std::string& real_user, const std::string& given)> filter_match;
   bool user_filter_matches(const std::string& real_user, const std::string& given) const {
-    return filter_match ? filter_match(real_user, given) : real_user == given;
+    if (filter_match) return filter_match(real_user, given);
+    return show_name ? show_name(real_user) == given : real_user == given;
   }
 };
 
