@@ -143,7 +143,9 @@ for ((r = 1; r <= RUNS; r++)); do
   read -r c p t u < <(workload "$d")
   WALL[base]+="$t "; CREATE[base]+="$c "; COPY[base]+="$p "; WCPU[base]+="$u "
   echo "run $r baseline:        create ${c}s, copy ${p}s, total ${t}s (workload CPU ${u}s)"
-  rm -rf "$d"
+  # Trees are kept until the end: ext4 avoids reusing inodes freed in the last minutes and scans
+  # the inode tables to do so (recently_deleted), which made every run after a 200,000-file
+  # rm -rf pay seconds of system time that had nothing to do with the agent.
   for mode in $MODES; do
     run=$((run + 1))
     d=$WORK/w$run
@@ -172,7 +174,6 @@ for ((r = 1; r <= RUNS; r++)); do
     kw=$(awk -v a="$k0" -v b="$k1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
     WALL[$mode]+="$t "; CREATE[$mode]+="$c "; COPY[$mode]+="$p "; HWM[$mode]+="$h "; CPU_W[$mode]+="$cw "; CPU_T[$mode]+="$ct "; SEEN[$mode]+="$seen "; COLL[$mode]+="$kw "; WCPU[$mode]+="$u "
     echo "run $r agent ($mode):$( [[ $mode == watch ]] && echo ' ' ) create ${c}s, copy ${p}s, total ${t}s (workload CPU ${u}s); agent CPU ${cw}s during, ${ct}s until idle; VmHWM $((h / 1024)) MB; collector CPU ${kw}s during; copy's file.create at the collector: $seen of $FILES"
-    rm -rf "$d"
   done
 done
 
