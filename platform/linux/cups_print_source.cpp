@@ -280,9 +280,10 @@ class CupsPrintSource::Session {
   int id() const { return id_; }
   std::chrono::milliseconds interval() const { return interval_; }
 
-  // Renews the lease when half of it has passed.
+  // Renews the lease when half of what is surely left of it has passed. cupsd keeps the
+  // expiry in whole seconds (time() + lease), so a lease of N s may end after N-1 s.
   Outcome renew_if_due() {
-    if (std::chrono::steady_clock::now() - renewed_ < owner_.tuning_.lease / 2) return Outcome::Ok;
+    if (std::chrono::steady_clock::now() - renewed_ < owner_.sure_lease() / 2) return Outcome::Ok;
     return renew();
   }
 
@@ -614,7 +615,7 @@ void CupsPrintSource::run() {
       // a job we saw created has not finished, at most max_poll_interval; a spool change (a job
       // being submitted here) cuts the wait short.
       auto pace = std::min<std::chrono::milliseconds>({session.interval(), tuning_.max_idle_interval,
-                                                       std::chrono::duration_cast<std::chrono::milliseconds>(tuning_.lease) / 4});
+                                                       sure_lease() / 4});
       if (active.empty() || std::chrono::steady_clock::now() > busy_until) active.clear();
       else pace = std::min(pace, tuning_.max_poll_interval);
       bool hinted = false;

@@ -57,6 +57,7 @@
 #include <chrono>
 #include <condition_variable>
 #include <cstdint>
+#include <algorithm>
 #include <deque>
 #include <mutex>
 #include <string>
@@ -116,6 +117,10 @@ class CupsPrintSource final : public agent::PrintActivitySource {
   bool sleep_for(std::chrono::milliseconds d, bool* hinted = nullptr);
   void push(agent::PrintActivity&& a);
   void count_lost(std::uint64_t n);
+  // The part of the lease cupsd surely grants: it rounds the expiry to whole seconds.
+  std::chrono::milliseconds sure_lease() const {
+    return std::max<std::chrono::milliseconds>(tuning_.lease - std::chrono::seconds(1), std::chrono::milliseconds(500));
+  }
 
   CupsSourceTuning tuning_;
   agent::PrintCaptureSpec spec_;
