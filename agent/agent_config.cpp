@@ -73,6 +73,10 @@ Status apply_agent_config(const std::string& path, AgentConfig& cfg, bool identi
       auto* n = node.as_integer();
       if (!n || n->get() < 1 || n->get() > 60000) return err(at + ": flush_interval_ms must be an integer 1..60000");
       cfg.flush_interval_ms = static_cast<std::uint64_t>(n->get());
+    } else if (k == "capture_batch_ms") {
+      auto* n = node.as_integer();
+      if (!n || n->get() < 0 || n->get() > 1000) return err(at + ": capture_batch_ms must be an integer 0..1000 (0: drain on every wakeup)");
+      cfg.capture_batch_ms = static_cast<std::uint64_t>(n->get());
     } else if (k == "cpu_limit_percent") {
       std::optional<double> v;
       if (auto* i = node.as_integer()) v = static_cast<double>(i->get());
@@ -155,6 +159,8 @@ std::string render_agent_config(const AgentConfig& c) {
     << "# Block devices (globs on the device node, e.g. \"/dev/loop*\") reported as removable media.\n"
     << "removable_devices = " << list(c.removable_devices) << "\n"
     << "flush_interval_ms = " << c.flush_interval_ms << "\n"
+    << "# Pause after each drain of file activity so storms are read in batches (0: drain on every wakeup).\n"
+    << "capture_batch_ms = " << c.capture_batch_ms << "\n"
     << "# Finished print jobs from the print server's notifications; print_server \"\" is the system's default\n"
     << "# (a unix socket path or HOST[:PORT] otherwise).\n"
     << "print_capture = " << (c.print_capture ? "true" : "false") << "\n"

@@ -43,6 +43,9 @@ struct AgentConfig {
   std::vector<std::string> reconcile_roots;  // scanned after a gap when watching everything
   std::vector<std::string> removable_devices;  // device-node globs treated as removable media
   std::uint64_t flush_interval_ms = 100;
+  // After a drain of file activity the agent waits this long before it looks again, so a storm is
+  // read in batches (one wakeup, one /proc check per process per batch); 0: on every wakeup.
+  std::uint64_t capture_batch_ms = 20;
   bool print_capture = true;
   std::string print_server;  // "" = the system's default print server
   std::string print_spool_dir = "/var/spool/cups";

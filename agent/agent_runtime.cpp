@@ -265,6 +265,8 @@ class Runtime {
         else self->drain_devices();
       });
     }
+    uv_timer_init(&loop_, &batch_timer_);
+    batch_timer_.data = this;
     start_file_poll();
     auto timer = [this](uv_timer_t& t, std::uint64_t ms, uv_timer_cb cb) {
       uv_timer_init(&loop_, &t);
@@ -492,7 +494,7 @@ class Runtime {
     if (auto s = spool_->mark_clean_shutdown(now_ns()); !s) log::error("agent", "recording shutdown failed", {{"error", s.error()}});
     if (uploader_) uploader_->stop();
     close_handle(&poll_);
-    for (auto* t : {&flush_timer_, &heartbeat_timer_, &health_timer_, &cap_timer_, &watchdog_timer_}) close_handle(t);
+    for (auto* t : {&flush_timer_, &heartbeat_timer_, &health_timer_, &cap_timer_, &watchdog_timer_, &batch_timer_}) close_handle(t);
     if (stop_) {
       close_handle(&stop_poll_);
     } else {
@@ -504,11 +506,31 @@ class Runtime {
   void start_file_poll() {
     uv_poll_init(&loop_, &poll_, source_->pollable_fd());
     poll_.data = this;
+    watch_file_poll();
+  }
+
+  void watch_file_poll() {
     uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
       auto* self = static_cast<Runtime*>(h->data);
       if (status < 0) log::error("capture", "poll failed", {{"error", uv_strerror(status)}});
-      else self->drain_capture();
+      else self->on_file_activity();
     });
+  }
+
+  // The first record after a quiet spell is drained at once. Then the poll pauses for
+  // capture_batch_ms: in a storm each wakeup would otherwise bring a handful of records, and
+  // every wakeup costs a context switch here, a /proc check per process, and on the writer's
+  // side the kernel's wakeup of this thread (measured in docs/BENCHMARKS.md §7).
+  void on_file_activity() {
+    drain_capture();
+    if (opts_.config.capture_batch_ms == 0 || stopping_) return;
+    uv_poll_stop(&poll_);
+    uv_timer_start(&batch_timer_, [](uv_timer_t* t) {
+      auto* self = static_cast<Runtime*>(t->data);
+      if (self->stopping_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&self->poll_))) return;
+      self->drain_capture();
+      self->watch_file_poll();
+    }, opts_.config.capture_batch_ms, 0);
   }
 
   // ------------------------------------------------------------ collection config
@@ -642,6 +664,7 @@ class Runtime {
       return;
     }
     // The new source runs; now retire the old one, keeping what it already captured.
+    uv_timer_stop(&batch_timer_);
     uv_poll_stop(&poll_);
     drain_capture();
     retired_source_ = std::move(source_);
@@ -732,6 +755,7 @@ class Runtime {
   uv_poll_t device_poll_{};
   bool device_poll_active_ = false;
   uv_timer_t flush_timer_{}, heartbeat_timer_{}, health_timer_{}, cap_timer_{}, watchdog_timer_{};
+  uv_timer_t batch_timer_{};  // capture_batch_ms: the file poll's pause after a drain
   uv_signal_t sigterm_{}, sigint_{};
   uv_poll_t stop_poll_{};
   bool stopping_ = false;

@@ -21,6 +21,8 @@ namespace {
 
 constexpr std::uint32_t kUnsetLoginUid = 0xffffffffu;
 constexpr std::size_t kMaxNames = 512;
+// How long a /proc confirmation of a process the connector tracks stands (see lookup_with_history).
+constexpr std::int64_t kRecheckNs = 250'000'000;
 
 std::int64_t monotonic_ns() {
   timespec ts{};
@@ -266,7 +268,17 @@ agent::ProcessInfo ProcessInfoCache::lookup_with_history(pid_t pid) {
     // Still that generation, as far as the connector has told: /proc has the freshest view (the
     // login uid can be set without an event). Except for the program, which only an exec (a new
     // generation) changes, and which /proc no longer shows once the process is exiting.
-    if (auto live = read_live(pid, a.gen.start_ticks, now)) {
+    // The connector also reports uid changes, so a /proc view of this generation younger than
+    // kRecheckNs is taken as is: re-reading /proc/<pid>/stat for every batch of a write storm
+    // was a quarter of the agent's CPU.
+    std::optional<agent::ProcessInfo> live;
+    if (auto it = by_pid_.find(pid); it != by_pid_.end() && a.gen.start_ticks != 0 &&
+        it->second.start_time == a.gen.start_ticks && now - it->second.confirmed_ns < kRecheckNs &&
+        (!a.gen.ids_known || it->second.info.uid == a.gen.info.uid))
+      live = it->second.info;
+    else
+      live = read_live(pid, a.gen.start_ticks, now);
+    if (live) {
       if (live->exe.empty()) live->exe = std::move(a.gen.info.exe);
       if (live->parent_exe.empty() && live->ppid == a.gen.info.ppid)
         live->parent_exe = std::move(a.gen.info.parent_exe);
@@ -294,19 +306,20 @@ agent::ProcessInfo ProcessInfoCache::lookup_proc(pid_t pid) {
 
 std::optional<agent::ProcessInfo> ProcessInfoCache::read_live(pid_t pid, std::uint64_t expect_ticks,
                                                               std::int64_t now) {
+  auto it = by_pid_.find(pid);
   UniqueFd dir = open_pid_dir(pid);
   std::optional<ProcStat> stat = dir ? read_stat(dir.get()) : std::nullopt;
   if (!stat || (expect_ticks != 0 && stat->start_time != expect_ticks)) return std::nullopt;
-  auto it = by_pid_.find(pid);
   if (it != by_pid_.end() && it->second.start_time == stat->start_time &&
       it->second.info.comm == stat->comm && now - it->second.loaded_ns < max_age_ns_) {
     it->second.batch = batch_;
+    it->second.confirmed_ns = now;
     return it->second.info;
   }
   agent::ProcessInfo info = read_through(dir.get(), pid, *stat);
   info.user = cached_user_name(attributed_uid(info), now);
   if (it == by_pid_.end()) make_room(now);
-  by_pid_[pid] = Entry{stat->start_time, now, batch_, info};
+  by_pid_[pid] = Entry{stat->start_time, now, batch_, now, info};
   return info;
 }
 

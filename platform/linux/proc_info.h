@@ -94,6 +94,7 @@ class ProcessInfoCache {
     std::uint64_t start_time = 0;
     std::int64_t loaded_ns = 0;  // CLOCK_MONOTONIC
     std::uint64_t batch = 0;     // last batch in which /proc confirmed it
+    std::int64_t confirmed_ns = 0;  // CLOCK_MONOTONIC of that confirmation
     agent::ProcessInfo info;
   };
   struct CachedName {

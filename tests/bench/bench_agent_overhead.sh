@@ -15,7 +15,8 @@
 # file.create events reached the collector.
 #
 # Knobs: BENCH_OVERHEAD_FILES (100000), BENCH_OVERHEAD_DIRS (100), BENCH_OVERHEAD_RUNS (3),
-# BENCH_OVERHEAD_MODES ("whole watch"), BENCH_KEEP=1 keeps the temp dir.
+# BENCH_OVERHEAD_MODES ("whole watch"), BENCH_KEEP=1 keeps the temp dir, BENCH_AGENT_SET="key = value"
+# adds a top-level setting to the agent's agent.toml (e.g. "capture_batch_ms = 0" for comparison).
 # Everything it starts is stopped, and its temp dir removed, on exit.
 set -uo pipefail
 
@@ -129,6 +130,11 @@ TOKEN=$("${CTL[@]}" enroll-token create --uses 1 --ttl 1h --json | sed -n 's/.*"
 ADIR=$WORK/agent
 "$BIN/vigil-agent" enroll --server "127.0.0.1:$INGEST_PORT" --token "$TOKEN" --ca "$CDIR/ca.pem" --data-dir "$ADIR" \
   >"$WORK/enroll.log" 2>&1 || { cat "$WORK/enroll.log"; die "agent enroll failed"; }
+if [[ -n ${BENCH_AGENT_SET:-} ]]; then
+  sed -i "/^${BENCH_AGENT_SET%% *} = /d" "$ADIR/agent.toml"  # the default line, if any
+  sed -i "/^flush_interval_ms = /a $BENCH_AGENT_SET" "$ADIR/agent.toml"
+  grep -q "^$BENCH_AGENT_SET\$" "$ADIR/agent.toml" || die "BENCH_AGENT_SET: not applied to agent.toml"
+fi
 # The collector's database would be on another machine: keep its writes out of the capture.
 printf '{"exclude_paths": ["%s"]}\n' "$CDIR" >"$WORK/collection.json"
 "${CTL[@]}" config set "$WORK/collection.json" >/dev/null || die "config set failed"
