@@ -34,15 +34,20 @@ nspawn_boot() {
     --private-network --console=pipe "$@" </dev/null >"$T/boot.log" 2>&1 &
   NSPAWN_PID=$!
   for i in $(seq 1 100); do
-    CT_LEADER=$(ps -o pid= --ppid "$NSPAWN_PID" 2>/dev/null | tr -d ' ' | head -n1)
+    CT_LEADER=$( (ps -o pid= --ppid "$NSPAWN_PID" 2>/dev/null || true) | tr -d ' ' | head -n1)
     [ -n "$CT_LEADER" ] && [ "$(cat "/proc/$CT_LEADER/comm" 2>/dev/null)" = systemd ] && break
     CT_LEADER=""
     kill -0 "$NSPAWN_PID" 2>/dev/null || fail "systemd-nspawn exited: $(cat "$T/boot.log")"
     sleep 0.1
   done
   [ -n "$CT_LEADER" ] || fail "no systemd came up in the container: $(cat "$T/boot.log")"
-  # is-system-running --wait returns once the boot job queue is empty.
-  state=$(timeout 90 nsenter -t "$CT_LEADER" -a systemctl is-system-running --wait 2>/dev/null || true)
+  # is-system-running --wait returns once the boot job queue is empty; before systemd has made
+  # its private socket it fails at once and prints nothing, so ask again.
+  state=""
+  for i in $(seq 1 900); do
+    state=$(timeout 90 nsenter -t "$CT_LEADER" -a systemctl is-system-running --wait 2>/dev/null || true)
+    case $state in ""|offline|unknown) sleep 0.1 ;; *) break ;; esac
+  done
   case $state in
     running) ;;
     degraded) printf 'container booted degraded; failed units:\n%s\n' "$(ct systemctl --failed --no-legend --plain)" ;;
@@ -99,6 +104,17 @@ ct_wait_active() {
     sleep 0.1
   done
   return 1
+}
+
+# ct_stays_active UNIT: active, and still the same process 2 s later with no restart (a Type=exec
+# unit is "active" from the exec on, also when the program fails its start-up a moment later).
+ct_stays_active() {
+  local pid
+  ct_wait_active "$1" || return 1
+  pid=$(ct_prop "$1" MainPID)
+  sleep 2
+  [ "$(ct systemctl is-active "$1" 2>/dev/null || true)" = active ] && [ "$(ct_prop "$1" MainPID)" = "$pid" ] \
+    && [ "$(ct_prop "$1" NRestarts)" = 0 ]
 }
 
 # ct_prop UNIT PROP: one property as `systemctl show` prints its value.
