@@ -10,6 +10,7 @@
 #   ct_env VAR=V... -- CMD... the same with extra environment
 #   nspawn_halt               power the container off (graceful, then forced)
 # The container gets a private network (its own loopback: its ports never meet the host's).
+# The agent's system calls are allowed by the container (see nspawn_boot).
 
 NSPAWN_PID=""
 CT_LEADER=""
@@ -30,8 +31,13 @@ nspawn_boot() {
   # Shared lock: test_root.sh (exclusive) never changes the root under a booted container.
   exec 8>"$root.lock"
   flock -s 8
+  # nspawn's own seccomp filter refuses fanotify_init, fanotify_mark and open_by_handle_at to
+  # everything in the container (open_by_handle_at is the classic container escape); the agent's
+  # capture needs all three. Allowing them at the container's level leaves the unit's
+  # SystemCallFilter= as the filter under test, as on a host.
   systemd-nspawn -q -D "$root" -M "$name" -b --volatile=overlay --register=no --keep-unit \
-    --private-network --console=pipe "$@" </dev/null >"$T/boot.log" 2>&1 &
+    --private-network --console=pipe --system-call-filter="fanotify_init fanotify_mark open_by_handle_at" \
+    "$@" </dev/null >"$T/boot.log" 2>&1 &
   NSPAWN_PID=$!
   for i in $(seq 1 100); do
     CT_LEADER=$( (ps -o pid= --ppid "$NSPAWN_PID" 2>/dev/null || true) | tr -d ' ' | head -n1)

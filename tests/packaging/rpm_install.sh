@@ -70,8 +70,19 @@ bash "$HERE/test_root.sh" deps "$ROOT" "$T"/deb/*.deb || fail "could not give $R
 step "boot $ROOT with systemd as PID 1"
 nspawn_boot "$ROOT" "vigil-rpm-$$" --bind-ro="$T/pkg:/vigil-pkgs"
 ct test -d /run/systemd/system || fail "systemd is not the running init in the container"
-RPM=(rpm --nodeps)
 q() { ct rpm -q --qf "$2" "$1"; }
+
+# rpm's own dependency check first: what it finds unsatisfied here may only be what an RPM
+# distribution provides (the libraries' sonames, /bin/sh, shadow-utils, the dynamic loader), never
+# something the packages themselves should provide (a config(NAME) capability, one another).
+step "rpm -i --test: nothing unsatisfied but what an RPM distribution provides"
+out=$(ct rpm -i --test "/vigil-pkgs/$COLL1" "/vigil-pkgs/$AGENT1" 2>&1 || true)
+grep -F 'libc.so.6()(64bit) is needed by' <<<"$out" >/dev/null || fail "rpm -i --test did not check dependencies: $out"
+unexpected=$(grep 'is needed by' <<<"$out" | sed 's/ is needed by.*//; s/^[[:space:]]*//' \
+  | grep -vE '^(lib[^ ]*\.so[^ ]*|/bin/sh|shadow-utils|rtld\(GNU_HASH\))$' || true)
+[ -z "$unexpected" ] || fail "requirements no RPM distribution provides: $(echo $unexpected)"
+# So --nodeps from here on: rpm's database in this Debian root knows none of those.
+RPM=(rpm --nodeps)
 
 # --- install --------------------------------------------------------------------------------
 step "rpm -i $COLL1: %pre makes the user, %post enables and starts the collector"
@@ -82,20 +93,24 @@ ct getent passwd vigil >/dev/null || fail "%pre did not create the vigil user"
 [ "$(ct getent passwd vigil | cut -d: -f6,7)" = "/var/lib/vigil-collector:/sbin/nologin" ] \
   || fail "vigil user: $(ct getent passwd vigil)"
 ct systemctl is-enabled vigil-collector >/dev/null || fail "%post did not enable vigil-collector.service"
-ct_wait_active vigil-collector || fail "%post did not start vigil-collector.service: $(ct systemctl status --no-pager vigil-collector)"
+ct_stays_active vigil-collector || fail "%post did not start vigil-collector.service: $(ct systemctl status --no-pager vigil-collector)"
 ct_wait_port 8443 || fail "the collector does not listen on 8443"
 for f in /usr/bin/vigil-collector /usr/bin/vigilctl /usr/lib/systemd/system/vigil-collector.service \
          /usr/lib/sysusers.d/vigil-collector.conf /etc/vigil/collector.toml /etc/default/vigil-collector; do
   ct rpm -ql vigil-collector | grep -x "$f" >/dev/null || fail "rpm -ql vigil-collector lacks $f"
   ct test -e "$f" || fail "$f is in the package but not on disk"
 done
-[ "$(ct systemctl show -p FragmentPath --value vigil-collector)" = /usr/lib/systemd/system/vigil-collector.service ] \
-  || fail "systemd loaded vigil-collector from $(ct systemctl show -p FragmentPath --value vigil-collector)"
+# The unit systemd runs is the package's (on this merged-/usr root /lib/systemd/system, systemd's
+# first search path on Debian, is the same directory).
+FRAG=$(ct_prop vigil-collector FragmentPath)
+ct test "$FRAG" -ef /usr/lib/systemd/system/vigil-collector.service || fail "systemd loaded vigil-collector from $FRAG"
 # %config(noreplace) as rpm recorded it at install (fflags "cn"), and rpm -qc lists them.
 conf() { ct rpm -q --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "$1" | awk -v f="$2" '$1==f {print $2}'; }
 [ "$(conf vigil-collector /etc/vigil/collector.toml)" = cn ] || fail "collector.toml installed as $(conf vigil-collector /etc/vigil/collector.toml), not %config(noreplace)"
 [ "$(conf vigil-collector /etc/default/vigil-collector)" = cn ] || fail "/etc/default/vigil-collector not %config(noreplace)"
-ct rpm -V vigil-collector >"$T/verify.log" 2>&1 || fail "rpm -V vigil-collector: $(cat "$T/verify.log")"
+[ "$(ct rpm -qc vigil-collector | sort | xargs)" = "/etc/default/vigil-collector /etc/vigil/collector.toml" ] \
+  || fail "rpm -qc vigil-collector: $(ct rpm -qc vigil-collector | xargs)"
+ct rpm -V --nodeps vigil-collector >"$T/verify.log" 2>&1 || fail "rpm -V vigil-collector: $(cat "$T/verify.log")"
 
 CA=/var/lib/vigil-collector/ca.pem
 ctl() { ct_env VIGIL_SERVER=https://127.0.0.1:8443 VIGIL_CA=$CA "VIGIL_TOKEN=$(ct cat /var/lib/vigil-collector/admin.token)" -- vigilctl "$@"; }
@@ -107,10 +122,10 @@ ct_env VIGIL_SERVER=127.0.0.1:7443 "VIGIL_ENROLL_TOKEN=$TOKEN" VIGIL_CA=$CA -- "
   || { cat "$T/rpm-agent1.log"; fail "rpm -i $AGENT1"; }
 ct test -f /var/lib/vigil-agent/device.pem || fail "%post did not enroll: $(cat "$T/rpm-agent1.log")"
 ct systemctl is-enabled vigil-agent >/dev/null || fail "%post did not enable vigil-agent.service"
-ct_wait_active vigil-agent || fail "%post did not start vigil-agent.service: $(ct systemctl status --no-pager vigil-agent)"
+ct_stays_active vigil-agent || fail "%post did not start vigil-agent.service: $(ct systemctl status --no-pager vigil-agent)"
 [ "$(conf vigil-agent /etc/vigil/agent.toml)" = cn ] || fail "agent.toml installed as $(conf vigil-agent /etc/vigil/agent.toml)"
 ct rpm -ql vigil-agent | grep -x /usr/libexec/vigil/vigil-agent-enroll >/dev/null || fail "rpm -ql vigil-agent lacks the enroll helper"
-ct rpm -V vigil-agent >"$T/verify.log" 2>&1 || fail "rpm -V vigil-agent: $(cat "$T/verify.log")"
+ct rpm -V --nodeps vigil-agent >"$T/verify.log" 2>&1 || fail "rpm -V vigil-agent: $(cat "$T/verify.log")"
 
 # --- upgrade --------------------------------------------------------------------------------
 step "an administrator edits both conffiles; rpm -U to $V2"
@@ -130,7 +145,7 @@ done
 [ "$(sha /var/lib/vigil-agent/device.key)" = "$KEY" ] && [ "$(sha /var/lib/vigil-agent/device.pem)" = "$CERT" ] \
   || fail "rpm -U changed the device identity"
 [ "$(sha /var/lib/vigil-collector/ca.key)" = "$CAKEY" ] || fail "rpm -U changed the collector's CA"
-ct_wait_active vigil-collector && ct_wait_active vigil-agent || fail "a service is not active after rpm -U"
+ct_stays_active vigil-collector && ct_stays_active vigil-agent || fail "a service does not stay active after rpm -U"
 [ "$(ct_prop vigil-collector MainPID)" != "$CPID1" ] || fail "%post did not restart the collector on upgrade"
 [ "$(ct_prop vigil-agent MainPID)" != "$APID1" ] || fail "%post did not restart the agent on upgrade"
 ct_wait_port 8443 || fail "the upgraded collector does not listen"
@@ -141,14 +156,14 @@ grep -F "$DEVICE" "$T/devices.json" >/dev/null || fail "the collector forgot dev
 
 # --- erase ----------------------------------------------------------------------------------
 step "rpm -e: services stopped and disabled, data kept, edited conffiles saved"
-ct rpm -e vigil-agent vigil-collector >"$T/rpm-erase.log" 2>&1 || { cat "$T/rpm-erase.log"; fail "rpm -e"; }
+ct rpm -e --nodeps vigil-agent vigil-collector >"$T/rpm-erase.log" 2>&1 || { cat "$T/rpm-erase.log"; fail "rpm -e"; }
 ct rpm -q vigil-agent >/dev/null 2>&1 && fail "vigil-agent still installed after rpm -e"
 for u in vigil-agent vigil-collector; do
   s=$(ct systemctl is-active "$u" || true)
   [ "$s" = inactive ] || fail "$u is '$s' after rpm -e"
   [ -z "$(ct find /etc/systemd/system -name "$u.service")" ] || fail "rpm -e left $u enabled: $(ct find /etc/systemd/system -name "$u.service")"
 done
-ct pgrep -x 'vigil-agent|vigil-collector' && fail "a vigil process outlived rpm -e"
+for p in vigil-agent vigil-collector; do ct pgrep -x "$p" && fail "$p outlived rpm -e"; done
 for gone in /usr/bin/vigil-agent /usr/bin/vigil-collector /usr/bin/vigilctl /usr/lib/systemd/system/vigil-agent.service \
             /usr/lib/systemd/system/vigil-collector.service /usr/libexec/vigil/vigil-agent-enroll; do
   ct test ! -e "$gone" || fail "rpm -e left $gone"
