@@ -46,11 +46,18 @@ cleanup() { nspawn_halt; rm -rf "$T"; }
 trap cleanup EXIT
 step() { printf '\n== [%3ss] %s\n' "$SECONDS" "$*"; }
 
-step "cpack: the .debs"
-cpack --config "$BUILD/CPackConfig.cmake" -G DEB -B "$T/pkg" -D CPACK_OUTPUT_FILE_PREFIX="$T/pkg" >"$T/cpack.log" 2>&1 \
-  || { tail -n 30 "$T/cpack.log"; fail "cpack -G DEB"; }
-AGENT=$(basename "$(ls "$T"/pkg/vigil-agent_*.deb)")
-COLL=$(basename "$(ls "$T"/pkg/vigil-collector_*.deb)")
+step "cpack: the .debs, and an upgrade with a bumped version"
+V1=$(sed -n 's/^set(CPACK_PACKAGE_VERSION "\(.*\)")$/\1/p' "$BUILD/CPackConfig.cmake")
+[ -n "$V1" ] || fail "no CPACK_PACKAGE_VERSION in $BUILD/CPackConfig.cmake"
+V2="$V1+upgradetest1"
+cpack --config "$BUILD/CPackConfig.cmake" -G DEB -B "$T/b1" -D CPACK_OUTPUT_FILE_PREFIX="$T/pkg" >"$T/cpack-v1.log" 2>&1 &
+P1=$!
+cpack --config "$BUILD/CPackConfig.cmake" -G DEB -B "$T/b2" -D CPACK_OUTPUT_FILE_PREFIX="$T/pkg" \
+      -D CPACK_PACKAGE_VERSION="$V2" >"$T/cpack-v2.log" 2>&1 &
+P2=$!
+wait $P1 && wait $P2 || { tail -n 30 "$T"/cpack-v*.log; fail "cpack -G DEB"; }
+AGENT=$(basename "$(ls "$T"/pkg/vigil-agent_"$V1"_*.deb)"); AGENT2=$(basename "$(ls "$T"/pkg/vigil-agent_"$V2"_*.deb)")
+COLL=$(basename "$(ls "$T"/pkg/vigil-collector_"$V1"_*.deb)"); COLL2=$(basename "$(ls "$T"/pkg/vigil-collector_"$V2"_*.deb)")
 
 step "the root has what the packages depend on (apt, only when something is missing)"
 bash "$HERE/test_root.sh" deps "$ROOT" "$T/pkg/$AGENT" "$T/pkg/$COLL" || fail "could not give $ROOT the packages' dependencies"
@@ -179,6 +186,29 @@ fi
 printf 'recorded: %s\n' "$(grep -o '"exe":"[^"]*","comm":"[^"]*","uid":[0-9]*' "$T/seen.json" | head -n1)"
 sed 's/^/  journal: /' "$T/journal-agent.txt" | tail -n 6
 
+# --- upgrade --------------------------------------------------------------------------------
+step "dpkg -i $V2: the postinsts restart both running services; identity and data kept"
+KEY=$(ct sha256sum /var/lib/vigil-agent/device.key | cut -d' ' -f1)
+CAKEY=$(ct sha256sum /var/lib/vigil-collector/ca.key | cut -d' ' -f1)
+APID1=$(ct_prop vigil-agent MainPID); CPID1=$(ct_prop vigil-collector MainPID)
+ct dpkg -i "/vigil-pkgs/$COLL2" "/vigil-pkgs/$AGENT2" >"$T/dpkg-upgrade.log" 2>&1 || { cat "$T/dpkg-upgrade.log"; fail "dpkg -i (upgrade)"; }
+[ "$(ct dpkg-query -W -f='${Version}' vigil-agent)" = "$V2" ] && [ "$(ct dpkg-query -W -f='${Version}' vigil-collector)" = "$V2" ] \
+  || fail "not upgraded: $(ct dpkg-query -W -f='${Version} ' vigil-agent vigil-collector)"
+ct_stays_active vigil-collector && ct_stays_active vigil-agent || fail "a service does not stay active after the upgrade"
+[ "$(ct_prop vigil-collector MainPID)" != "$CPID1" ] || fail "the upgrade did not restart the collector"
+[ "$(ct_prop vigil-agent MainPID)" != "$APID1" ] || fail "the upgrade did not restart the agent"
+[ "$(ct sha256sum /var/lib/vigil-agent/device.key | cut -d' ' -f1)" = "$KEY" ] || fail "the upgrade changed the device identity"
+[ "$(ct sha256sum /var/lib/vigil-collector/ca.key | cut -d' ' -f1)" = "$CAKEY" ] || fail "the upgrade (or the collector's start after it) replaced the CA"
+ct grep -qF 'watch = ["/srv/watched"]' /etc/vigil/agent.toml || fail "the upgrade lost the change to /etc/vigil/agent.toml"
+sleep 1.5  # the restarted agent's capture marks are in place
+ct sh -c 'echo after >/srv/watched/after-upgrade.txt'
+ok=0
+for i in $(seq 1 150); do
+  ctl events --device "$DEVICE" --type file. --json --limit 1000 2>/dev/null | grep -F '"/srv/watched/after-upgrade.txt"' >/dev/null && { ok=1; break; }
+  sleep 0.2
+done
+[ $ok = 1 ] || fail "after the upgrade the collector never got /srv/watched/after-upgrade.txt"
+
 # --- stop -----------------------------------------------------------------------------------
 step "systemctl stop: both stop cleanly"
 for u in vigil-agent vigil-collector; do
@@ -207,4 +237,17 @@ done
 for p in vigil-agent vigil-collector; do ct pgrep -x "$p" && fail "$p outlived dpkg -r"; done
 ct test -f /var/lib/vigil-agent/device.pem && ct test -f /var/lib/vigil-collector/ca.pem || fail "dpkg -r lost data"
 
-printf '\nPASS: packaged units under a booted systemd (%s)\n' "$(ct systemctl --version | head -n1)"
+step "dpkg -P: data and enable links gone, the user kept"
+ct dpkg -P vigil-agent vigil-collector >"$T/dpkg-purge.log" 2>&1 || { cat "$T/dpkg-purge.log"; fail "dpkg -P"; }
+for gone in /var/lib/vigil-agent /var/lib/vigil-collector /etc/vigil \
+            /etc/systemd/system/multi-user.target.wants/vigil-agent.service \
+            /etc/systemd/system/multi-user.target.wants/vigil-collector.service; do
+  ct test ! -e "$gone" -a ! -L "$gone" || fail "dpkg -P left $gone"
+done
+for u in vigil-agent vigil-collector; do
+  s=$(ct systemctl show -p LoadState --value "$u")
+  [ "$s" = not-found ] || [ "$s" = masked ] || fail "after purge systemd still has $u as '$s'"
+done
+ct getent passwd vigil >/dev/null || fail "dpkg -P removed the vigil user"
+
+printf '\nPASS: packaged units under a booted systemd (%s; %s -> %s)\n' "$(ct systemctl --version | head -n1)" "$V1" "$V2"
