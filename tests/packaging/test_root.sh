@@ -81,14 +81,19 @@ deps)
       [ -n "$p" ] && want+=("$p")
     done < <(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/|.*//; s/(.*)//; s/:any//; s/[[:space:]]//g')
   done
-  missing=()
-  for p in "${want[@]}"; do
-    dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
-      || missing+=("$p")
-  done
+  find_missing() {
+    missing=()
+    for p in "${want[@]}"; do
+      dpkg-query --admindir="$ROOT/var/lib/dpkg" -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" \
+        || missing+=("$p")
+    done
+  }
+  find_missing
   [ ${#missing[@]} -eq 0 ] && exit 0
   exec 9>"$ROOT.lock"
   flock 9
+  find_missing  # again: another test may have installed them while this one waited for the lock
+  [ ${#missing[@]} -eq 0 ] && exit 0
   echo "test_root.sh: installing into $ROOT what the packages depend on: ${missing[*]}"
   in_root apt-get update -q >"$ROOT.apt.log" 2>&1 || { cat "$ROOT.apt.log" >&2; die "apt-get update in $ROOT failed"; }
   in_root apt-get install -y -q --no-install-recommends "${missing[@]}" >>"$ROOT.apt.log" 2>&1 \
