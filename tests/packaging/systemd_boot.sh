@@ -14,8 +14,12 @@
 #     NoNewPrivs and the seccomp filter, and under them a file written by another user reaches
 #     the collector with the program that wrote it; nothing in its journal says a capability or
 #     a system call was refused;
+#   - dpkg -i of a bumped build: the postinsts restart both services, identity, CA and the
+#     conffile change are kept, activity after the upgrade arrives;
 #   - systemctl stop: both stop cleanly (inactive, Result=success, no SIGKILL, no process left);
-#   - dpkg -r stops and removes the units through the maintainer scripts.
+#   - dpkg -r stops the services through the prerms and keeps the data; dpkg -P deletes the data
+#     and the enable links and keeps the user.
+# The container allows the three system calls fanotify capture needs (nspawn_lib.sh says why).
 # Exit 77 (skipped, loudly) without root, systemd-nspawn, cpack or the cached root.
 set -euo pipefail
 # Pipes end in `grep ... >/dev/null`, not `grep -q`: -q stops reading, and the writer's SIGPIPE
