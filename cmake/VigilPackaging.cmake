@@ -124,7 +124,11 @@ set(CPACK_RPM_PACKAGE_GROUP "System Environment/Daemons")
 set(CPACK_RPM_PACKAGE_URL "${CPACK_PACKAGE_HOMEPAGE_URL}")
 set(CPACK_RPM_PACKAGE_AUTOREQ ON)
 set(CPACK_RPM_PACKAGE_RELOCATABLE OFF)
-set(CPACK_RPM_PACKAGE_AUTOPROV OFF)
+# AutoProv must stay on: a package with %config files gets an automatic "Requires:
+# config(NAME) = VERSION" and, with AutoProv off, not the Provides that satisfies it, so rpm and
+# dnf refuse to install it (found by tests/packaging/rpm_install.sh). Executables provide nothing
+# else automatically.
+set(CPACK_RPM_PACKAGE_AUTOPROV ON)
 set(CPACK_RPM_AGENT_PACKAGE_NAME vigil-agent)
 set(CPACK_RPM_COLLECTOR_PACKAGE_NAME vigil-collector)
 set(CPACK_RPM_AGENT_PACKAGE_SUMMARY "Vigil insider-risk endpoint agent")

@@ -9,6 +9,7 @@ PKGS=(cmake ninja-build g++ pkg-config make python3 iproute2 procps
       cups-daemon cups-client cups-bsd libcups2-dev nftables libnftables-dev libsystemd-dev dbus-daemon
       zip p7zip-full gcab zstd lz4 xz-utils bzip2 passwd
       rpm lintian rpmlint dpkg-dev fakeroot file init-system-helpers)  # make packages / packages-lint
+PKGS+=(debootstrap systemd-container)  # make systemd-root / systemd-check: boot a Debian root under systemd-nspawn (docs/PACKAGING.md)
 PKGS+=(libsodium-dev curl)  # auth: argon2id password hashes, HMAC-SHA256 pseudonyms; curl for the [roles] test
 PKGS+=(rsyslog rsyslog-openssl)  # siem: a real TLS syslog receiver for tests/unit/test_siem.cpp
 PKGS+=(libcurl4-openssl-dev python3-aiosmtpd)  # cases: SMTP notices via libcurl; a real SMTP receiver in [triage]

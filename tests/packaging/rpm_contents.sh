@@ -46,6 +46,13 @@ rpm -qpR "$AGENT" | grep '^libuv.so.1()(64bit)' >/dev/null || fail "vigil-agent 
 rpm -qpR "$AGENT" | grep '^libcups.so.2()(64bit)' >/dev/null || fail "vigil-agent does not require libcups.so.2"
 rpm -qpR "$COLL" | grep '^libsqlite3.so.0()(64bit)' >/dev/null || fail "vigil-collector does not require libsqlite3.so.0"
 rpm -qpR "$COLL" | grep '^shadow-utils' >/dev/null || fail "vigil-collector does not require shadow-utils for %pre"
+# rpmbuild makes every package with %config files require config(NAME) = VERSION; unless the
+# package also provides it (AutoProv), rpm and dnf refuse to install it.
+for p in "$AGENT" "$COLL"; do
+  while read -r req; do
+    rpm -qp --provides "$p" | grep -xF "$req" >/dev/null || fail "$(basename "$p") requires '$req' and does not provide it"
+  done < <(rpm -qpR "$p" | grep '^config(')
+done
 
 for s in PREIN POSTIN PREUN POSTUN; do
   for p in "$AGENT" "$COLL"; do
