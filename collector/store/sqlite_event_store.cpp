@@ -20,7 +20,7 @@
 #include <utility>
 
 #include "collector/store/activity_query.h"
-#include "collector/store/sqlite_db.h"
+#include "collector/store/sqlite_util.h"
 #include "collector/store/sqlite_event_store.h"
 #include "shared/batch_codec.h"
 #include "shared/time_util.h"
@@ -35,7 +35,6 @@ using sqlite::Use;
 
 constexpr std::int64_t kSchemaVersion = 2;
 constexpr std::int64_t kDayNs = 86'400'000'000'000;
-constexpr int kBusyTimeoutMs = 10'000;
 constexpr std::size_t kMaxIdleReaders = 4;
 // Stored batches were checked against the wire limits when they arrived; reading them back uses
 // wider limits so a later change of the wire limits never makes old data unreadable.
@@ -163,7 +162,7 @@ std::map<KeyOf, KeyRow> batch_key_rows(const v1::EventBatch& batch) {
 
 // Applies the per-connection settings every connection needs.
 Status configure(Db& db, int cache_kib) {
-  return db.exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) +
+  return db.exec("PRAGMA busy_timeout=" + std::to_string(sqlite::kBusyTimeoutMs) +
                      "; PRAGMA cache_size=-" + std::to_string(cache_kib) + "; PRAGMA temp_store=MEMORY;",
                  "configure connection");
 }
@@ -803,14 +802,7 @@ class SqliteEventStore final : public EventStore {
     auto stmt = (*lease)->stmt("SELECT user FROM activity_users ORDER BY user", "list activity users");
     if (!stmt) return err(stmt.error());
     Use u(**stmt);
-    std::vector<std::string> out;
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
-      out.emplace_back(u.text(0));
-    }
-    return out;
+    return sqlite::texts(u);
   }
 
   Result<SeqCoverage> seq_coverage(const std::string& device_id) override {
@@ -823,16 +815,14 @@ class SqliteEventStore final : public EventStore {
     u.bind(1, std::string_view(device_id));
     SeqCoverage cov;
     std::uint64_t next_expected = 1;
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const Use& u) {
       std::uint64_t first = u.uint64(0), last = u.uint64(1);
       if (first > next_expected) cov.gaps.emplace_back(next_expected, first - 1);
       cov.events += last - first + 1;
       cov.highest_seq = std::max(cov.highest_seq, last);
       next_expected = std::max(next_expected, last + 1);
-    }
+    });
+    if (!rows) return err(rows.error());
     return cov;
   }
 
@@ -870,12 +860,10 @@ class SqliteEventStore final : public EventStore {
     if (!stmt) return err(stmt.error());
     Use u(**stmt);
     std::vector<DeviceRecord> out;
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const Use& u) {
       out.push_back(read_device(u));
-    }
+    });
+    if (!rows) return err(rows.error());
     return out;
   }
 
