@@ -358,6 +358,20 @@ bool newer(const v1::Event& e, const std::string& device, const StoredEvent& b) 
          std::forward_as_tuple(b.event.time_ns(), b.device_id, b.event.seq());
 }
 
+// Offers e to `kept`, a heap of at most cap (> 0) events whose front is the oldest kept: a query
+// walking candidate batches newest first keeps only the newest matches this way.
+void keep_newest(std::vector<StoredEvent>& kept, std::size_t cap, const std::string& device, v1::Event& e) {
+  const auto heap_cmp = [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); };
+  if (kept.size() < cap) {
+    kept.push_back(StoredEvent{device, std::move(e)});
+    std::push_heap(kept.begin(), kept.end(), heap_cmp);
+  } else if (newer(e, device, kept.front())) {
+    std::pop_heap(kept.begin(), kept.end(), heap_cmp);
+    kept.back() = StoredEvent{device, std::move(e)};
+    std::push_heap(kept.begin(), kept.end(), heap_cmp);
+  }
+}
+
 struct EventFilter {
   const EventQuery& q;
   bool type_prefix;
@@ -628,7 +642,6 @@ class SqliteEventStore final : public EventStore {
     if (use_keys && q.until_ns) c.bind(8, day_of(*q.until_ns - 1));
 
     const EventFilter match{q, type_prefix};
-    const auto heap_cmp = [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); };
     for (;;) {
       auto row = c.step();
       if (!row) return err(row.error());
@@ -654,15 +667,7 @@ class SqliteEventStore final : public EventStore {
                    " does not decode: " + batch.error());
       auto* events = batch->mutable_events();
       for (auto& e : *events) {
-        if (!match(e)) continue;
-        if (kept.size() < q.limit) {
-          kept.push_back(StoredEvent{device, std::move(e)});
-          std::push_heap(kept.begin(), kept.end(), heap_cmp);
-        } else if (newer(e, device, kept.front())) {
-          std::pop_heap(kept.begin(), kept.end(), heap_cmp);
-          kept.back() = StoredEvent{device, std::move(e)};
-          std::push_heap(kept.begin(), kept.end(), heap_cmp);
-        }
+        if (match(e)) keep_newest(kept, q.limit, device, e);
       }
     }
     std::sort(kept.begin(), kept.end(), [](const StoredEvent& a, const StoredEvent& b) { return newer(b, a); });
@@ -709,7 +714,6 @@ class SqliteEventStore final : public EventStore {
       sql.bind(**candidates, c, /*with_after=*/true);
       const std::size_t keep = q.limit + 1;
       std::vector<StoredEvent> kept;  // heap: front is the oldest kept
-      const auto heap_cmp = [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); };
       for (;;) {
         auto row = c.step();
         if (!row) return err(row.error());
@@ -721,15 +725,7 @@ class SqliteEventStore final : public EventStore {
         if (!batch) return err(batch.error());
         if (!*batch) continue;
         for (auto& e : *(*batch)->mutable_events()) {
-          if (!match(e) || (q.after && !before(e, device, *q.after))) continue;
-          if (kept.size() < keep) {
-            kept.push_back(StoredEvent{device, std::move(e)});
-            std::push_heap(kept.begin(), kept.end(), heap_cmp);
-          } else if (newer(e, device, kept.front())) {
-            std::pop_heap(kept.begin(), kept.end(), heap_cmp);
-            kept.back() = StoredEvent{device, std::move(e)};
-            std::push_heap(kept.begin(), kept.end(), heap_cmp);
-          }
+          if (match(e) && (!q.after || before(e, device, *q.after))) keep_newest(kept, keep, device, e);
         }
       }
       std::sort(kept.begin(), kept.end(), [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); });
