@@ -954,30 +954,8 @@ struct Classifier::Impl : Compiled {};
 
 // ---- Public API ---------------------------------------------------------------------------------
 
-std::string_view to_string(Finding::Confidence c) {
-  switch (c) {
-    case Finding::Confidence::Low:
-      return "low";
-    case Finding::Confidence::Medium:
-      return "medium";
-    case Finding::Confidence::High:
-      return "high";
-  }
-  return "low";
-}
-
-std::string render_findings(const std::vector<Finding>& findings) {
-  std::string out;
-  for (const Finding& f : findings) {
-    if (!out.empty()) out += ',';
-    out += f.type_id;
-    out += ':';
-    out += std::to_string(f.count);
-    out += ':';
-    out += to_string(f.confidence);
-  }
-  return out;
-}
+// to_string(Confidence) and render_findings() are in classifier_render.cpp, shared with the build
+// without Hyperscan.
 
 std::vector<std::string> builtin_type_ids() {
   std::vector<std::string> ids;

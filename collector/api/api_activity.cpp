@@ -98,12 +98,7 @@ Status apply_filter(Filters& f, const std::string& name, const std::string& valu
   return {};
 }
 
-Status check_range(const ActivityQuery& q) {
-  if (q.since_ns && q.until_ns && *q.since_ns >= *q.until_ns)
-    return err("'since' (" + format_rfc3339(*q.since_ns, 3) + ") must be before 'until' (" +
-               format_rfc3339(*q.until_ns, 3) + ")");
-  return {};
-}
+Status check_range(const ActivityQuery& q) { return check_time_range(q.since_ns, q.until_ns); }
 
 // Storage side: the user filter to real names the caller may see, and population scope.
 Status resolve_users(EventStore& store, const Caller& caller, Filters& f) {

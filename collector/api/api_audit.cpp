@@ -78,9 +78,7 @@ Dispatch ApiHandler::list_audit(const RouteCall& c) const {
       (name == "since" ? q.since_ns : q.until_ns) = *t;
     }
   }
-  if (q.since_ns && q.until_ns && *q.since_ns >= *q.until_ns)
-    return bad_request("'since' (" + format_rfc3339(*q.since_ns, 3) + ") must be before 'until' (" +
-                       format_rfc3339(*q.until_ns, 3) + ")");
+  if (auto range = check_time_range(q.since_ns, q.until_ns); !range) return bad_request(range.error());
   return Dispatch{std::nullopt, [this, log = audit_log_, q, caller = c.caller, query = std::string(c.query)] {
                     // Recorded before it is read: nobody reads the audit log unseen, and the
                     // answer shows its own read.

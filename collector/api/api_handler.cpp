@@ -90,6 +90,13 @@ Result<std::int64_t> parse_time_param(std::string_view name, const std::string& 
   return parse_time_param_impl(name, value, now);
 }
 
+Status check_time_range(std::optional<std::int64_t> since_ns, std::optional<std::int64_t> until_ns) {
+  if (since_ns && until_ns && *since_ns >= *until_ns)
+    return err("'since' (" + format_rfc3339(*since_ns, 3) + ") must be before 'until' (" + format_rfc3339(*until_ns, 3) +
+               ")");
+  return {};
+}
+
 HttpResponse json_response(http::status status, const json::value& body) {
   HttpResponse r{status, 11};
   r.set(http::field::content_type, "application/json");
@@ -296,9 +303,7 @@ Dispatch ApiHandler::events(const HttpRequest&, std::string_view query, const Ca
       (name == "since" ? q.since_ns : q.until_ns) = *t;
     }
   }
-  if (q.since_ns && q.until_ns && *q.since_ns >= *q.until_ns)
-    return bad_request("'since' (" + format_rfc3339(*q.since_ns, 3) + ") must be before 'until' (" +
-                       format_rfc3339(*q.until_ns, 3) + ")");
+  if (auto range = check_time_range(q.since_ns, q.until_ns); !range) return bad_request(range.error());
   // Population scope and pseudonymous user filters are applied to the events (auth helpers in
   // api_people.cpp); a plain query when neither is in play.
   return Dispatch{std::nullopt, [&store = store_, q, caller, user_filter] {

@@ -202,6 +202,8 @@ class ApiHandler {
 Result<std::vector<std::pair<std::string, std::string>>> checked_query(std::string_view query,
                                                                        std::initializer_list<std::string_view> accepted);
 Result<std::int64_t> parse_time_param(std::string_view name, const std::string& value, std::int64_t now);
+// Error naming both times unless since < until (either may be absent).
+Status check_time_range(std::optional<std::int64_t> since_ns, std::optional<std::int64_t> until_ns);
 
 // {"error": message} with the given status; the same shape for every failure the API reports.
 HttpResponse error_response(boost::beast::http::status status, std::string_view message);

@@ -1,14 +1,8 @@
 #include "collector/audit/audit_log.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
 #include <sstream>
 
-#include "collector/store/sqlite_db.h"
+#include "collector/store/sqlite_util.h"
 #include "shared/crypto.h"
 #include "shared/file_util.h"
 #include "shared/log.h"
@@ -20,6 +14,7 @@ namespace {
 
 // Long paths or details are cut so one request cannot write an arbitrarily large record.
 constexpr std::size_t kMaxFieldBytes = 2048;
+constexpr int kBusyTimeoutMs = 5000;
 constexpr std::string_view kHeadMagic = "vigil-audit-head-v1";
 constexpr std::string_view kRecordColumns =
     "id, time_ns, actor, remote, action, target, status, detail, count, prev_hash, hash, mac";
@@ -142,15 +137,6 @@ Result<VerifyReport> verify_chain(sqlite::Db& db, const std::string& key, const 
   return rep;
 }
 
-Status make_private_file(const std::string& path) {
-  int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return err("creating " + path + ": " + std::strerror(errno));
-  int rc = ::fchmod(fd, 0600);
-  ::close(fd);
-  if (rc != 0) return err("chmod 0600 " + path + ": " + std::strerror(errno));
-  return {};
-}
-
 }  // namespace
 
 struct AuditLog::Impl {
@@ -225,11 +211,11 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& dir, AuditLo
   }
   auto key = read_key(key_path);
   if (!key) return err(key.error());
-  if (auto s = make_private_file(db_path); !s) return err(s.error());
-  auto db = sqlite::Db::open(db_path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (auto s = sqlite::create_private_file(db_path); !s) return err(s.error());
+  auto db = sqlite::open_wal(db_path, kBusyTimeoutMs);
   if (!db) return err(db.error());
   // FULL: a record must survive a power cut once record() returned.
-  if (auto s = db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;"
+  if (auto s = db->exec("PRAGMA synchronous=FULL;"
                         "CREATE TABLE IF NOT EXISTS audit_log ("
                         " id INTEGER PRIMARY KEY, time_ns INTEGER NOT NULL, actor TEXT NOT NULL, remote TEXT NOT NULL,"
                         " action TEXT NOT NULL, target TEXT NOT NULL, status INTEGER NOT NULL, detail TEXT NOT NULL,"
@@ -262,12 +248,10 @@ Result<std::unique_ptr<AuditLog>> AuditLog::open(const std::string& dir, AuditLo
     if (!last) return err(last.error());
     sqlite::Use u(*last);
     std::vector<AuditRecord> tail;
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const sqlite::Use& u) {
       tail.push_back(row_to_record(u));
-    }
+    });
+    if (!rows) return err(rows.error());
     auto head = read_head(head_path);
     if (!head) return err(head.error());
     const std::int64_t last_id = tail.empty() ? 0 : tail[0].id;

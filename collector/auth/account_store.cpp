@@ -10,7 +10,7 @@
 #include <set>
 
 #include "collector/auth/roles.h"
-#include "collector/store/sqlite_db.h"
+#include "collector/store/sqlite_util.h"
 
 namespace vigil::collector::auth {
 
@@ -67,14 +67,7 @@ struct AccountStore::Impl {
     if (!st) return err(st.error());
     Use u(*st);
     u.bind(1, name);
-    std::vector<std::string> out;
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
-      out.emplace_back(u.text(0));
-    }
-    return out;
+    return sqlite::texts(u);
   }
 
   Result<std::vector<RoleGroup>> groups(const std::string& only_name, const std::string& member) {
@@ -109,12 +102,9 @@ struct AccountStore::Impl {
     for (auto& g : out) {
       Use u(*ms);
       u.bind(1, g.name);
-      for (;;) {
-        auto row = u.step();
-        if (!row) return err(row.error());
-        if (!*row) break;
-        g.members.emplace_back(u.text(0));
-      }
+      auto members = sqlite::texts(u);
+      if (!members) return err(members.error());
+      g.members = std::move(*members);
     }
     return out;
   }
@@ -183,17 +173,12 @@ AccountStore::~AccountStore() = default;
 
 Result<std::unique_ptr<AccountStore>> AccountStore::open(const std::string& path) {
   // Created 0600 before SQLite opens it; SQLite gives its -wal and -shm files the same mode.
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return err("opening " + path + ": " + std::strerror(errno));
-  ::fchmod(fd, 0600);
-  ::close(fd);
-  auto db = Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (auto s = sqlite::create_private_file(path); !s) return err(s.error());
+  auto db = sqlite::open_wal(path, 5000);
   if (!db) return err(db.error());
   auto impl = std::make_unique<Impl>();
   impl->db = std::move(*db);
-  for (auto sql : {"PRAGMA busy_timeout=5000", "PRAGMA foreign_keys=ON"})
-    if (auto s = impl->db.exec(sql, "configure auth.db"); !s) return err(s.error());
-  if (auto m = impl->db.query_text("PRAGMA journal_mode=WAL", "journal mode"); !m) return err(m.error());
+  if (auto s = impl->db.exec("PRAGMA foreign_keys=ON", "configure auth.db"); !s) return err(s.error());
   if (auto s = impl->db.exec(kSchema, "create auth schema"); !s) return err(s.error());
   // Built-in groups as the code defines them (their roles are refreshed, their members kept).
   for (const auto& g : builtin_groups()) {

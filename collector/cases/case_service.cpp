@@ -47,6 +47,22 @@ Result<std::string> write_file(const std::string& dir, const std::string& name, 
   return crypto::sha256_hex(content);
 }
 
+// Every triage decision on record, and the status of every case (by number) they may point to.
+struct TriageState {
+  std::vector<TriageRecord> records;
+  std::map<std::int64_t, CaseStatus> case_status;
+};
+
+Result<TriageState> triage_state(CaseStore& store) {
+  auto records = store.triage_records();
+  if (!records) return err(records.error());
+  auto all = store.cases({});
+  if (!all) return err(all.error());
+  TriageState out{std::move(*records), {}};
+  for (const auto& c : *all) out.case_status[c.n] = c.status;
+  return out;
+}
+
 }  // namespace
 
 CaseService::CaseService(std::unique_ptr<CaseStore> store, policy::PolicyEngine& engine, EventStore& events,
@@ -61,14 +77,11 @@ CaseService::CaseService(std::unique_ptr<CaseStore> store, policy::PolicyEngine&
 
 Status CaseService::reconcile() {
   std::lock_guard lock(mu_);
-  auto records = store_->triage_records();
-  if (!records) return err(records.error());
-  auto all = store_->cases({});
-  if (!all) return err(all.error());
-  std::map<std::int64_t, CaseStatus> status;
-  for (const auto& c : *all) status[c.n] = c.status;
+  auto state = triage_state(*store_);
+  if (!state) return err(state.error());
+  auto& status = state->case_status;
   std::size_t fixed = 0;
-  for (const auto& r : *records) {
+  for (const auto& r : state->records) {
     AlertStatus want = AlertStatus::Dismissed;
     if (r.decision == Decision::Confirmed)
       want = status[r.case_n] == CaseStatus::Resolved ? AlertStatus::Resolved : AlertStatus::Confirmed;
@@ -152,14 +165,11 @@ CaseResult<TriageOutcome> CaseService::triage(const TriageRequest& r) {
 }
 
 Result<std::map<std::string, AlertTriage>> CaseService::triage_view() {
-  auto records = store_->triage_records();
-  if (!records) return err(records.error());
-  auto all = store_->cases({});
-  if (!all) return err(all.error());
-  std::map<std::int64_t, CaseStatus> status;
-  for (const auto& c : *all) status[c.n] = c.status;
+  auto state = triage_state(*store_);
+  if (!state) return err(state.error());
+  auto& status = state->case_status;
   std::map<std::string, AlertTriage> out;
-  for (auto& r : *records) {
+  for (auto& r : state->records) {
     AlertTriage t{r, std::nullopt};
     if (r.case_n) t.case_status = status[r.case_n];
     out.emplace(r.alert_id, std::move(t));

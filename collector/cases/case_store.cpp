@@ -1,11 +1,8 @@
 #include "collector/cases/case_store.h"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <mutex>
 
-#include "collector/store/sqlite_db.h"
+#include "collector/store/sqlite_util.h"
 
 namespace vigil::collector::cases {
 
@@ -127,14 +124,7 @@ struct CaseStore::Impl {
     if (!s) return err(s.error());
     Use u(*s);
     u.bind(1, case_n);
-    std::vector<std::string> out;
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
-      out.emplace_back(u.text(0));
-    }
-    return out;
+    return sqlite::texts(u);
   }
 };
 
@@ -143,19 +133,12 @@ CaseStore::~CaseStore() = default;
 
 Result<std::unique_ptr<CaseStore>> CaseStore::open(const std::string& path) {
   // Created 0600 before SQLite opens it: cases name people and hold reviewers' notes.
-  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  if (fd < 0) return err("cannot create " + path);
-  ::close(fd);
+  if (auto st = sqlite::create_private_file(path); !st) return err(st.error());
   auto impl = std::make_unique<Impl>();
-  auto db = Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  auto db = sqlite::open_wal(path, sqlite::kBusyTimeoutMs);
   if (!db) return err(db.error());
   impl->db = std::move(*db);
-  if (auto st = impl->db.exec("PRAGMA busy_timeout=10000", "configure connection"); !st) return err(st.error());
-  if (auto mode = impl->db.query_text("PRAGMA journal_mode=WAL", "set journal mode"); !mode) return err(mode.error());
-  auto txn = Txn::begin(impl->db, true);
-  if (!txn) return err(txn.error());
-  if (auto st = impl->db.exec(kSchema, "create case tables"); !st) return err(st.error());
-  if (auto st = txn->commit(); !st) return err(st.error());
+  if (auto st = sqlite::exec_in_txn(impl->db, kSchema, "create case tables"); !st) return err(st.error());
   return std::unique_ptr<CaseStore>(new CaseStore(std::move(impl)));
 }
 
@@ -165,13 +148,11 @@ Result<std::vector<TriageRecord>> CaseStore::triage_records() {
   if (!s) return err(s.error());
   Use u(*s);
   std::vector<TriageRecord> out;
-  for (;;) {
-    auto row = u.step();
-    if (!row) return err(row.error());
-    if (!*row) break;
+  auto rows = sqlite::each_row(u, [&](const Use& u) {
     out.push_back(TriageRecord{std::string(u.text(0)), u.text(1) == "confirmed" ? Decision::Confirmed : Decision::Dismissed,
                                u.int64(2), std::string(u.text(3)), std::string(u.text(4)), u.int64(5)});
-  }
+  });
+  if (!rows) return err(rows.error());
   return out;
 }
 
@@ -235,12 +216,10 @@ Result<std::vector<Case>> CaseStore::cases(const CaseFilter& f) {
     const std::string status = f.status ? to_string(*f.status) : "";
     u.bind(1, std::string_view(status)).bind(2, f.opened_since.value_or(INT64_MIN)).bind(3, f.opened_until.value_or(INT64_MAX));
     u.bind(4, f.updated_since.value_or(INT64_MIN)).bind(5, f.updated_until.value_or(INT64_MAX));
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const Use& u) {
       out.push_back(case_row(u));
-    }
+    });
+    if (!rows) return err(rows.error());
   }
   for (auto& c : out) {
     auto a = impl_->alerts_of(c.n);
@@ -293,12 +272,10 @@ Result<std::vector<Note>> CaseStore::notes(std::int64_t case_n) {
   Use u(*s);
   u.bind(1, case_n);
   std::vector<Note> out;
-  for (;;) {
-    auto row = u.step();
-    if (!row) return err(row.error());
-    if (!*row) break;
+  auto rows = sqlite::each_row(u, [&](const Use& u) {
     out.push_back(Note{u.int64(0), u.int64(1), std::string(u.text(2)), std::string(u.text(3)), u.int64(4)});
-  }
+  });
+  if (!rows) return err(rows.error());
   return out;
 }
 
@@ -351,13 +328,11 @@ Result<std::vector<NoticeTemplate>> CaseStore::templates() {
   if (!s) return err(s.error());
   Use u(*s);
   std::vector<NoticeTemplate> out;
-  for (;;) {
-    auto row = u.step();
-    if (!row) return err(row.error());
-    if (!*row) break;
+  auto rows = sqlite::each_row(u, [&](const Use& u) {
     out.push_back(NoticeTemplate{u.int64(0), std::string(u.text(1)), std::string(u.text(2)), std::string(u.text(3)),
                                  std::string(u.text(4)), u.int64(5)});
-  }
+  });
+  if (!rows) return err(rows.error());
   return out;
 }
 
@@ -394,10 +369,7 @@ Result<std::vector<Notice>> CaseStore::notices(std::int64_t case_n) {
   Use u(*s);
   u.bind(1, case_n);
   std::vector<Notice> out;
-  for (;;) {
-    auto row = u.step();
-    if (!row) return err(row.error());
-    if (!*row) break;
+  auto rows = sqlite::each_row(u, [&](const Use& u) {
     Notice m;
     m.n = u.int64(0);
     m.case_n = u.int64(1);
@@ -410,7 +382,8 @@ Result<std::vector<Notice>> CaseStore::notices(std::int64_t case_n) {
     m.delivered = u.int64(8) != 0;
     m.error = std::string(u.text(9));
     out.push_back(std::move(m));
-  }
+  });
+  if (!rows) return err(rows.error());
   return out;
 }
 

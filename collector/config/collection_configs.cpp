@@ -2,7 +2,7 @@
 
 #include <mutex>
 
-#include "collector/store/sqlite_db.h"
+#include "collector/store/sqlite_util.h"
 
 namespace vigil::collector {
 
@@ -12,8 +12,6 @@ using sqlite::Db;
 using sqlite::Stmt;
 using sqlite::Txn;
 using sqlite::Use;
-
-constexpr int kBusyTimeoutMs = 10'000;
 
 // AUTOINCREMENT: SQLite then never hands out a version again, even after the newest row is gone.
 constexpr const char* kSchema = R"sql(
@@ -37,7 +35,7 @@ CREATE TABLE IF NOT EXISTS device_config_state(
 Result<Db> open_connection(const std::string& path, int flags) {
   auto db = Db::open(path, flags);
   if (!db) return err(db.error());
-  if (auto st = db->exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs), "configure connection"); !st)
+  if (auto st = db->exec("PRAGMA busy_timeout=" + std::to_string(sqlite::kBusyTimeoutMs), "configure connection"); !st)
     return err(st.error());
   return db;
 }
@@ -266,17 +264,15 @@ Result<std::map<std::string, DeviceConfigState>> CollectionConfigs::device_state
   std::lock_guard lock(impl_->r_mu);
   Use u(impl_->states);
   std::map<std::string, DeviceConfigState> out;
-  for (;;) {
-    auto row = u.step();
-    if (!row) return err(row.error());
-    if (!*row) break;
+  auto rows = sqlite::each_row(u, [&](const Use& u) {
     DeviceConfigState s;
     s.running_version = u.uint64(1);
     s.reported_ns = u.int64(2);
     s.error_version = u.uint64(3);
     s.error = std::string(u.text(4));
     out.emplace(std::string(u.text(0)), std::move(s));
-  }
+  });
+  if (!rows) return err(rows.error());
   return out;
 }
 

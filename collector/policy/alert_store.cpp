@@ -5,7 +5,7 @@
 #include <mutex>
 
 #include "collector/policy/alert_json.h"
-#include "collector/store/sqlite_db.h"
+#include "collector/store/sqlite_util.h"
 
 namespace vigil::collector::policy {
 
@@ -71,39 +71,26 @@ AlertStore::~AlertStore() = default;
 
 Result<std::unique_ptr<AlertStore>> AlertStore::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  auto db = Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  auto db = sqlite::open_wal(path, sqlite::kBusyTimeoutMs);
   if (!db) return err(db.error());
   impl->db = std::move(*db);
-  if (auto st = impl->db.exec("PRAGMA busy_timeout=10000", "configure connection"); !st) return err(st.error());
-  if (auto mode = impl->db.query_text("PRAGMA journal_mode=WAL", "set journal mode"); !mode) return err(mode.error());
-  {
-    auto txn = Txn::begin(impl->db, true);
-    if (!txn) return err(txn.error());
-    if (auto st = impl->db.exec(kSchema, "create policy engine tables"); !st) return err(st.error());
-    if (auto st = txn->commit(); !st) return err(st.error());
-  }
-  struct Spec {
-    Stmt* stmt;
-    const char* what;
-    const char* sql;
-  };
-  const Spec specs[] = {
-      {&impl->put_alert, "save alert",
-       "INSERT OR REPLACE INTO policy_alerts VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)"},
-      {&impl->put_activity, "save alert activity", "INSERT OR REPLACE INTO policy_alert_activities VALUES(?1, ?2, ?3)"},
-      {&impl->all_activities, "load alert activities", "SELECT alert_id, slot, body FROM policy_alert_activities ORDER BY alert_id, slot"},
-      {&impl->put_scope, "save scope",
-       "INSERT OR REPLACE INTO policy_scopes VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)"},
-      {&impl->put_count, "save daily count", "INSERT OR REPLACE INTO policy_user_days VALUES(?1, ?2, ?3, ?4)"},
-      {&impl->all_alerts, "load alerts", "SELECT * FROM policy_alerts"},
-      {&impl->all_scopes, "load scopes", "SELECT * FROM policy_scopes"},
-      {&impl->all_counts, "load daily counts", "SELECT user, indicator, day, count FROM policy_user_days ORDER BY day"},
-  };
-  for (const auto& s : specs) {
-    auto st = Stmt::prepare(impl->db.get(), s.sql, s.what);
-    if (!st) return err(st.error());
-    *s.stmt = std::move(st).value();
-  }
+  if (auto st = sqlite::exec_in_txn(impl->db, kSchema, "create policy engine tables"); !st) return err(st.error());
+  auto st = sqlite::prepare_all(
+      impl->db,
+      {
+          {&impl->put_alert, "INSERT OR REPLACE INTO policy_alerts VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+           "save alert"},
+          {&impl->put_activity, "INSERT OR REPLACE INTO policy_alert_activities VALUES(?1, ?2, ?3)", "save alert activity"},
+          {&impl->all_activities, "SELECT alert_id, slot, body FROM policy_alert_activities ORDER BY alert_id, slot",
+           "load alert activities"},
+          {&impl->put_scope, "INSERT OR REPLACE INTO policy_scopes VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+           "save scope"},
+          {&impl->put_count, "INSERT OR REPLACE INTO policy_user_days VALUES(?1, ?2, ?3, ?4)", "save daily count"},
+          {&impl->all_alerts, "SELECT * FROM policy_alerts", "load alerts"},
+          {&impl->all_scopes, "SELECT * FROM policy_scopes", "load scopes"},
+          {&impl->all_counts, "SELECT user, indicator, day, count FROM policy_user_days ORDER BY day", "load daily counts"},
+      });
+  if (!st) return err(st.error());
   return std::unique_ptr<AlertStore>(new AlertStore(std::move(impl)));
 }
 
@@ -156,10 +143,7 @@ Result<EngineSnapshot> AlertStore::load() {
   };
   {
     Use u(impl_->all_alerts);
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const Use& u) {
       Alert a;
       a.id = std::string(u.text(0));
       a.policy_id = std::string(u.text(1));
@@ -171,29 +155,25 @@ Result<EngineSnapshot> AlertStore::load() {
       a.score = sqlite3_column_double(impl_->all_alerts.get(), 7);
       a.trigger = Trigger{std::string(u.text(8)), u.int64(9), std::string(u.text(10))};
       out.alerts.push_back(std::move(a));
-    }
+    });
+    if (!rows) return err(rows.error());
   }
   {
     std::map<std::string, Alert*> by_id;
     for (auto& a : out.alerts) by_id[a.id] = &a;
     Use u(impl_->all_activities);
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const Use& u) {
       auto it = by_id.find(std::string(u.text(0)));
-      if (it == by_id.end()) continue;
+      if (it == by_id.end()) return;
       boost::system::error_code ec;
       auto v = boost::json::parse(u.text(2), ec);
       if (!ec && v.is_object()) it->second->activities.push_back(activity_from_json(v.as_object()));
-    }
+    });
+    if (!rows) return err(rows.error());
   }
   {
     Use u(impl_->all_scopes);
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const Use& u) {
       StoredScope s;
       s.scope.policy_id = std::string(u.text(0));
       s.scope.user = std::string(u.text(1));
@@ -204,16 +184,15 @@ Result<EngineSnapshot> AlertStore::load() {
       s.alert_id = std::string(u.text(8));
       s.pending = parse(u.text(9));
       out.scopes.push_back(std::move(s));
-    }
+    });
+    if (!rows) return err(rows.error());
   }
   {
     Use u(impl_->all_counts);
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const Use& u) {
       out.counts.push_back({std::string(u.text(0)), std::string(u.text(1)), static_cast<std::int32_t>(u.int64(2)), u.uint64(3)});
-    }
+    });
+    if (!rows) return err(rows.error());
   }
   return out;
 }

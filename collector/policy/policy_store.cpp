@@ -4,7 +4,7 @@
 #include <boost/json.hpp>
 
 #include "collector/policy/policy_json.h"
-#include "collector/store/sqlite_db.h"
+#include "collector/store/sqlite_util.h"
 #include "shared/log.h"
 
 namespace vigil::collector::policy {
@@ -16,8 +16,6 @@ using sqlite::Txn;
 using sqlite::Use;
 
 namespace {
-
-constexpr int kBusyTimeoutMs = 10'000;
 
 // AUTOINCREMENT: ids (p-<n>, d-<n>) are never handed out twice, even after the newest is deleted.
 constexpr const char* kSchema = R"sql(
@@ -86,12 +84,7 @@ Status run(Db& db, std::string_view sql, std::string_view what, Bind bind, Row r
   if (!st) return err(st.error());
   Use u(*st);
   bind(u);
-  for (;;) {
-    auto r = u.step();
-    if (!r) return err(r.error());
-    if (!*r) return {};
-    row(u);
-  }
+  return sqlite::each_row(u, row);
 }
 
 Status run(Db& db, std::string_view sql, std::string_view what, const std::function<void(Use&)>& bind) {
@@ -109,13 +102,9 @@ SqlitePolicyStore::~SqlitePolicyStore() = default;
 
 Result<std::shared_ptr<SqlitePolicyStore>> SqlitePolicyStore::open(const std::string& path) {
   auto impl = std::make_unique<Impl>();
-  auto db = Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  auto db = sqlite::open_wal(path, sqlite::kBusyTimeoutMs);
   if (!db) return err(db.error());
   impl->db = std::move(*db);
-  if (auto st = impl->db.exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs), "configure connection"); !st)
-    return err(st.error());
-  auto mode = impl->db.query_text("PRAGMA journal_mode=WAL", "set journal mode");
-  if (!mode) return err(mode.error());
   {
     auto txn = Txn::begin(impl->db, true);
     if (!txn) return err(txn.error());

@@ -1,15 +1,14 @@
 #include "collector/siem/siem_outbox.h"
 
-#include <fcntl.h>
-#include <sys/stat.h>
-#include <unistd.h>
-
-#include <cerrno>
-#include <cstring>
-
-#include "collector/store/sqlite_db.h"
+#include "collector/store/sqlite_util.h"
 
 namespace vigil::collector::siem {
+
+namespace {
+
+constexpr int kBusyTimeoutMs = 5000;
+
+}  // namespace
 
 struct SiemOutbox::Impl {
   sqlite::Db db;
@@ -20,13 +19,10 @@ SiemOutbox::SiemOutbox(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 SiemOutbox::~SiemOutbox() = default;
 
 Result<std::unique_ptr<SiemOutbox>> SiemOutbox::open(const std::string& path) {
-  int fd = ::open(path.c_str(), O_CREAT | O_RDWR | O_CLOEXEC, 0600);
-  if (fd < 0) return err("creating " + path + ": " + std::strerror(errno));
-  ::fchmod(fd, 0600);
-  ::close(fd);
-  auto db = sqlite::Db::open(path, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE);
+  if (auto s = sqlite::create_private_file(path); !s) return err(s.error());
+  auto db = sqlite::open_wal(path, kBusyTimeoutMs);
   if (!db) return err(db.error());
-  if (auto s = db->exec("PRAGMA journal_mode=WAL; PRAGMA synchronous=FULL; PRAGMA busy_timeout=5000;"
+  if (auto s = db->exec("PRAGMA synchronous=FULL;"
                         // AUTOINCREMENT: a seq is never reused, even after pruning empties the table,
                         // so a receiver's duplicate detection by seq stays sound.
                         "CREATE TABLE IF NOT EXISTS outbox (seq INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL,"
@@ -37,23 +33,21 @@ Result<std::unique_ptr<SiemOutbox>> SiemOutbox::open(const std::string& path) {
     return err(s.error());
   auto impl = std::make_unique<Impl>();
   impl->db = std::move(*db);
-  struct { sqlite::Stmt* into; const char* sql; const char* what; } stmts[] = {
-      {&impl->insert, "INSERT INTO outbox (kind, severity, time_ns, body) VALUES (?1, ?2, ?3, ?4)", "queue SIEM item"},
-      {&impl->select,
-       "SELECT seq, kind, severity, time_ns, body FROM outbox WHERE seq > "
-       "(SELECT coalesce((SELECT value FROM cursors WHERE name = 'sent'), 0)) ORDER BY seq LIMIT ?1",
-       "read SIEM items"},
-      {&impl->get_cursor, "SELECT value FROM cursors WHERE name = ?1", "read SIEM cursor"},
-      {&impl->put_cursor,
-       "INSERT INTO cursors (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
-       "move SIEM cursor"},
-      {&impl->prune, "DELETE FROM outbox WHERE seq <= ?1", "prune sent SIEM items"},
-  };
-  for (auto& s : stmts) {
-    auto st = sqlite::Stmt::prepare(impl->db.get(), s.sql, s.what);
-    if (!st) return err(st.error());
-    *s.into = std::move(*st);
-  }
+  auto st = sqlite::prepare_all(
+      impl->db,
+      {
+          {&impl->insert, "INSERT INTO outbox (kind, severity, time_ns, body) VALUES (?1, ?2, ?3, ?4)", "queue SIEM item"},
+          {&impl->select,
+           "SELECT seq, kind, severity, time_ns, body FROM outbox WHERE seq > "
+           "(SELECT coalesce((SELECT value FROM cursors WHERE name = 'sent'), 0)) ORDER BY seq LIMIT ?1",
+           "read SIEM items"},
+          {&impl->get_cursor, "SELECT value FROM cursors WHERE name = ?1", "read SIEM cursor"},
+          {&impl->put_cursor,
+           "INSERT INTO cursors (name, value) VALUES (?1, ?2) ON CONFLICT(name) DO UPDATE SET value = max(value, excluded.value)",
+           "move SIEM cursor"},
+          {&impl->prune, "DELETE FROM outbox WHERE seq <= ?1", "prune sent SIEM items"},
+      });
+  if (!st) return err(st.error());
   return std::unique_ptr<SiemOutbox>(new SiemOutbox(std::move(impl)));
 }
 
@@ -89,10 +83,7 @@ Result<std::vector<OutboxItem>> SiemOutbox::pending(std::size_t limit) {
   sqlite::Use u(impl_->select);
   u.bind(1, static_cast<std::int64_t>(limit));
   std::vector<OutboxItem> out;
-  for (;;) {
-    auto row = u.step();
-    if (!row) return err(row.error());
-    if (!*row) break;
+  auto rows = sqlite::each_row(u, [&](const sqlite::Use& u) {
     OutboxItem it;
     it.seq = u.int64(0);
     it.kind = u.text(1);
@@ -100,7 +91,8 @@ Result<std::vector<OutboxItem>> SiemOutbox::pending(std::size_t limit) {
     it.time_ns = u.int64(3);
     it.body = u.text(4);
     out.push_back(std::move(it));
-  }
+  });
+  if (!rows) return err(rows.error());
   return out;
 }
 

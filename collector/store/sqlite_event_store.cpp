@@ -20,7 +20,7 @@
 #include <utility>
 
 #include "collector/store/activity_query.h"
-#include "collector/store/sqlite_db.h"
+#include "collector/store/sqlite_util.h"
 #include "collector/store/sqlite_event_store.h"
 #include "shared/batch_codec.h"
 #include "shared/time_util.h"
@@ -35,7 +35,6 @@ using sqlite::Use;
 
 constexpr std::int64_t kSchemaVersion = 2;
 constexpr std::int64_t kDayNs = 86'400'000'000'000;
-constexpr int kBusyTimeoutMs = 10'000;
 constexpr std::size_t kMaxIdleReaders = 4;
 // Stored batches were checked against the wire limits when they arrived; reading them back uses
 // wider limits so a later change of the wire limits never makes old data unreadable.
@@ -163,7 +162,7 @@ std::map<KeyOf, KeyRow> batch_key_rows(const v1::EventBatch& batch) {
 
 // Applies the per-connection settings every connection needs.
 Status configure(Db& db, int cache_kib) {
-  return db.exec("PRAGMA busy_timeout=" + std::to_string(kBusyTimeoutMs) +
+  return db.exec("PRAGMA busy_timeout=" + std::to_string(sqlite::kBusyTimeoutMs) +
                      "; PRAGMA cache_size=-" + std::to_string(cache_kib) + "; PRAGMA temp_store=MEMORY;",
                  "configure connection");
 }
@@ -357,6 +356,20 @@ bool newer(const StoredEvent& a, const StoredEvent& b) {
 bool newer(const v1::Event& e, const std::string& device, const StoredEvent& b) {
   return std::forward_as_tuple(e.time_ns(), device, e.seq()) >
          std::forward_as_tuple(b.event.time_ns(), b.device_id, b.event.seq());
+}
+
+// Offers e to `kept`, a heap of at most cap (> 0) events whose front is the oldest kept: a query
+// walking candidate batches newest first keeps only the newest matches this way.
+void keep_newest(std::vector<StoredEvent>& kept, std::size_t cap, const std::string& device, v1::Event& e) {
+  const auto heap_cmp = [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); };
+  if (kept.size() < cap) {
+    kept.push_back(StoredEvent{device, std::move(e)});
+    std::push_heap(kept.begin(), kept.end(), heap_cmp);
+  } else if (newer(e, device, kept.front())) {
+    std::pop_heap(kept.begin(), kept.end(), heap_cmp);
+    kept.back() = StoredEvent{device, std::move(e)};
+    std::push_heap(kept.begin(), kept.end(), heap_cmp);
+  }
 }
 
 struct EventFilter {
@@ -629,7 +642,6 @@ class SqliteEventStore final : public EventStore {
     if (use_keys && q.until_ns) c.bind(8, day_of(*q.until_ns - 1));
 
     const EventFilter match{q, type_prefix};
-    const auto heap_cmp = [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); };
     for (;;) {
       auto row = c.step();
       if (!row) return err(row.error());
@@ -655,15 +667,7 @@ class SqliteEventStore final : public EventStore {
                    " does not decode: " + batch.error());
       auto* events = batch->mutable_events();
       for (auto& e : *events) {
-        if (!match(e)) continue;
-        if (kept.size() < q.limit) {
-          kept.push_back(StoredEvent{device, std::move(e)});
-          std::push_heap(kept.begin(), kept.end(), heap_cmp);
-        } else if (newer(e, device, kept.front())) {
-          std::pop_heap(kept.begin(), kept.end(), heap_cmp);
-          kept.back() = StoredEvent{device, std::move(e)};
-          std::push_heap(kept.begin(), kept.end(), heap_cmp);
-        }
+        if (match(e)) keep_newest(kept, q.limit, device, e);
       }
     }
     std::sort(kept.begin(), kept.end(), [](const StoredEvent& a, const StoredEvent& b) { return newer(b, a); });
@@ -710,7 +714,6 @@ class SqliteEventStore final : public EventStore {
       sql.bind(**candidates, c, /*with_after=*/true);
       const std::size_t keep = q.limit + 1;
       std::vector<StoredEvent> kept;  // heap: front is the oldest kept
-      const auto heap_cmp = [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); };
       for (;;) {
         auto row = c.step();
         if (!row) return err(row.error());
@@ -722,15 +725,7 @@ class SqliteEventStore final : public EventStore {
         if (!batch) return err(batch.error());
         if (!*batch) continue;
         for (auto& e : *(*batch)->mutable_events()) {
-          if (!match(e) || (q.after && !before(e, device, *q.after))) continue;
-          if (kept.size() < keep) {
-            kept.push_back(StoredEvent{device, std::move(e)});
-            std::push_heap(kept.begin(), kept.end(), heap_cmp);
-          } else if (newer(e, device, kept.front())) {
-            std::pop_heap(kept.begin(), kept.end(), heap_cmp);
-            kept.back() = StoredEvent{device, std::move(e)};
-            std::push_heap(kept.begin(), kept.end(), heap_cmp);
-          }
+          if (match(e) && (!q.after || before(e, device, *q.after))) keep_newest(kept, keep, device, e);
         }
       }
       std::sort(kept.begin(), kept.end(), [](const StoredEvent& a, const StoredEvent& b) { return newer(a, b); });
@@ -803,14 +798,7 @@ class SqliteEventStore final : public EventStore {
     auto stmt = (*lease)->stmt("SELECT user FROM activity_users ORDER BY user", "list activity users");
     if (!stmt) return err(stmt.error());
     Use u(**stmt);
-    std::vector<std::string> out;
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
-      out.emplace_back(u.text(0));
-    }
-    return out;
+    return sqlite::texts(u);
   }
 
   Result<SeqCoverage> seq_coverage(const std::string& device_id) override {
@@ -823,16 +811,14 @@ class SqliteEventStore final : public EventStore {
     u.bind(1, std::string_view(device_id));
     SeqCoverage cov;
     std::uint64_t next_expected = 1;
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const Use& u) {
       std::uint64_t first = u.uint64(0), last = u.uint64(1);
       if (first > next_expected) cov.gaps.emplace_back(next_expected, first - 1);
       cov.events += last - first + 1;
       cov.highest_seq = std::max(cov.highest_seq, last);
       next_expected = std::max(next_expected, last + 1);
-    }
+    });
+    if (!rows) return err(rows.error());
     return cov;
   }
 
@@ -870,12 +856,10 @@ class SqliteEventStore final : public EventStore {
     if (!stmt) return err(stmt.error());
     Use u(**stmt);
     std::vector<DeviceRecord> out;
-    for (;;) {
-      auto row = u.step();
-      if (!row) return err(row.error());
-      if (!*row) break;
+    auto rows = sqlite::each_row(u, [&](const Use& u) {
       out.push_back(read_device(u));
-    }
+    });
+    if (!rows) return err(rows.error());
     return out;
   }
 

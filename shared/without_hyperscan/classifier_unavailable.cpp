@@ -2,33 +2,12 @@
 // any CPU Hyperscan does not support). Nothing is scanned and nothing pretends to be: create()
 // fails with a message that starts "unavailable:", which the agent logs and carries as the
 // classification status, so an analyst sees "not classified", never "nothing sensitive found".
-// The rendering helpers behave exactly as in shared/classifier.cpp.
+// The rendering helpers are the same code in both builds (shared/classifier_render.cpp).
 #include "shared/classifier.h"
 
 namespace vigil {
 
 struct Classifier::Impl {};
-
-std::string_view to_string(Finding::Confidence c) {
-  switch (c) {
-    case Finding::Confidence::Low:
-      return "low";
-    case Finding::Confidence::Medium:
-      return "medium";
-    case Finding::Confidence::High:
-      return "high";
-  }
-  return "low";
-}
-
-std::string render_findings(const std::vector<Finding>& findings) {
-  std::string out;
-  for (const Finding& f : findings) {
-    if (!out.empty()) out += ',';
-    out += f.type_id + ':' + std::to_string(f.count) + ':' + std::string(to_string(f.confidence));
-  }
-  return out;
-}
 
 // The same ids, in the same order, as the Hyperscan build: rules from the collector that name
 // them stay valid configuration on every platform.

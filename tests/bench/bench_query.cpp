@@ -28,6 +28,7 @@
 #include "shared/batch_codec.h"
 #include "shared/crypto.h"
 #include "shared/time_util.h"
+#include "tests/bench/bench_events.h"
 
 using namespace vigil;
 using namespace vigil::collector;
@@ -89,63 +90,32 @@ std::string user_name(int i) {
   return buf;
 }
 
-// One device's stream: 85% its own user, 12% root, 3% a service account; mostly file writes,
-// some exfil to USB and shares, prints, classified files now and then.
-class DeviceStream {
- public:
-  DeviceStream(int index, std::int64_t start_ns, std::int64_t step_ns)
-      : id_("dev-" + std::to_string(index)), user_(user_name(index)), t_(start_ns), step_(step_ns),
-        rng_(static_cast<std::uint64_t>(index) * 7919 + 1) {}
-  const std::string& id() const { return id_; }
-
-  v1::EventBatch next_batch(int n) {
-    static const char* kTrees[] = {"projects/vigil/src", "projects/billing/reports", "Documents/finance", "Downloads"};
-    v1::EventBatch b;
-    b.set_schema_version(1);
-    b.set_device_id(id_);
-    b.set_first_seq(seq_);
-    b.set_last_seq(seq_ + static_cast<std::uint64_t>(n) - 1);
-    for (int i = 0; i < n; ++i) {
-      auto* e = b.add_events();
-      e->set_seq(seq_++);
-      t_ += static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(2 * step_));
-      e->set_time_ns(t_);
-      const std::uint64_t who = rng_() % 100;
-      const std::string user = who < 85 ? user_ : who < 97 ? std::string("root") : std::string("svc-backup");
-      e->set_user(user);
-      e->set_login_uid(who < 85 ? 1000 : who < 97 ? 0 : 998);
-      auto* p = e->mutable_process();
-      p->set_pid(static_cast<std::uint32_t>(1000 + rng_() % 30000));
-      p->set_exe("/usr/bin/python3.11");
-      const std::uint64_t kind = rng_() % 1000;
-      if (kind < 5) {
-        e->set_type("print.job");
-        e->mutable_print()->set_printer("office");
-        e->mutable_print()->set_title("report " + std::to_string(rng_() % 100));
-        continue;
-      }
-      e->set_type(kind < 15 ? "exfil.removable" : kind < 20 ? "exfil.network_share" : kind < 300 ? "file.create" : "file.write");
-      auto* f = e->mutable_file();
-      f->set_path("/home/" + user + "/" + kTrees[rng_() % 4] + "/file-" + std::to_string(rng_() % 5000) + ".txt");
-      f->set_size(rng_() % (4u << 20));
-      if (kind < 40) {
-        auto* c = f->mutable_classification();
-        c->set_status("scanned");
-        auto* x = c->add_findings();
-        x->set_type(kind % 2 ? "credit_card" : "us_ssn");
-        x->set_count(1 + static_cast<std::uint32_t>(rng_() % 5));
-      }
-    }
-    return b;
+// What one device's events are about: mostly file writes, some exfil to USB and shares,
+// prints, classified files now and then.
+void fill_event(v1::Event& e, const std::string& user, std::mt19937_64& rng) {
+  static const char* kTrees[] = {"projects/vigil/src", "projects/billing/reports", "Documents/finance", "Downloads"};
+  auto* p = e.mutable_process();
+  p->set_pid(static_cast<std::uint32_t>(1000 + rng() % 30000));
+  p->set_exe("/usr/bin/python3.11");
+  const std::uint64_t kind = rng() % 1000;
+  if (kind < 5) {
+    e.set_type("print.job");
+    e.mutable_print()->set_printer("office");
+    e.mutable_print()->set_title("report " + std::to_string(rng() % 100));
+    return;
   }
-
- private:
-  std::string id_, user_;
-  std::uint64_t seq_ = 1;
-  std::int64_t t_;
-  std::int64_t step_;
-  std::mt19937_64 rng_;
-};
+  e.set_type(kind < 15 ? "exfil.removable" : kind < 20 ? "exfil.network_share" : kind < 300 ? "file.create" : "file.write");
+  auto* f = e.mutable_file();
+  f->set_path("/home/" + user + "/" + kTrees[rng() % 4] + "/file-" + std::to_string(rng() % 5000) + ".txt");
+  f->set_size(rng() % (4u << 20));
+  if (kind < 40) {
+    auto* c = f->mutable_classification();
+    c->set_status("scanned");
+    auto* x = c->add_findings();
+    x->set_type(kind % 2 ? "credit_card" : "us_ssn");
+    x->set_count(1 + static_cast<std::uint32_t>(rng() % 5));
+  }
+}
 
 // CPU time of this thread: on a machine shared with builds, wall time mostly measures waiting.
 double thread_cpu_ms() {
@@ -156,21 +126,12 @@ double thread_cpu_ms() {
 
 double ms_since(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
-double pct(std::vector<double> v, double p) {
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
-
-void remove_db(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
-}
-
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options o = parse(argc, argv);
   const std::string path = (std::filesystem::path(o.dir) / ("bench_query-" + std::to_string(getpid()) + ".db")).string();
-  remove_db(path);
+  bench::remove_db(path);
   setenv("VIGIL_SQLITE_SYNC", "normal", 1);
   auto opened = open_sqlite_event_store(path);
   if (!opened) usage("open " + path + ": " + opened.error());
@@ -183,10 +144,9 @@ int main(int argc, char** argv) {
   const std::int64_t end = now_ns();
   const std::int64_t span = static_cast<std::int64_t>(o.days) * kDay;
   const std::uint64_t batches = (o.events + o.batch_events - 1) / o.batch_events;
-  const std::uint64_t per_device = (batches + o.users - 1) / o.users;
-  const std::int64_t step = std::max<std::int64_t>(1, span / static_cast<std::int64_t>(per_device * o.batch_events));
-  std::vector<DeviceStream> devices;
-  for (int d = 0; d < o.users; ++d) devices.emplace_back(d, end - span, step);
+  const std::int64_t step = bench::even_step(batches, o.users, o.batch_events, span);
+  std::vector<bench::DeviceStream> devices;
+  for (int d = 0; d < o.users; ++d) devices.emplace_back(d, user_name(d), end - span, step);
   double gen_ms = 0, store_ms = 0, store_cpu_ms = 0;
   std::uint64_t made = 0, stored_events = 0;
   int next = 0;
@@ -195,7 +155,7 @@ int main(int argc, char** argv) {
     std::vector<v1::EventBatch> group;
     std::vector<std::string> payloads;
     for (int g = 0; g < 16 && made < batches; ++g, ++made) {
-      group.push_back(devices[next].next_batch(o.batch_events));
+      group.push_back(devices[next].next_batch(o.batch_events, fill_event));
       payloads.push_back(encode_batch(group.back()));
       next = (next + 1) % o.users;
     }
@@ -233,8 +193,8 @@ int main(int argc, char** argv) {
       cpu.push_back(thread_cpu_ms() - c0);
       ms.push_back(ms_since(t0));
     }
-    std::printf("query [%s]: median %.2f ms (cpu %.2f ms), max %.2f ms of %d runs; %s\n", name, pct(ms, 0.5),
-                pct(cpu, 0.5), pct(ms, 1.0), o.runs, last.c_str());
+    std::printf("query [%s]: median %.2f ms (cpu %.2f ms), max %.2f ms of %d runs; %s\n", name,
+                bench::percentile(ms, 0.5), bench::percentile(cpu, 0.5), bench::percentile(ms, 1.0), o.runs, last.c_str());
     std::fflush(stdout);
   };
 
@@ -293,6 +253,6 @@ int main(int argc, char** argv) {
 
   store.reset();
   if (o.keep) std::printf("kept %s\n", path.c_str());
-  else remove_db(path);
+  else bench::remove_db(path);
   return 0;
 }

@@ -24,6 +24,7 @@
 #include "collector/store/sqlite_event_store.h"
 #include "shared/batch_codec.h"
 #include "shared/limits.h"
+#include "tests/bench/bench_events.h"
 
 using namespace vigil;
 using namespace vigil::collector;
@@ -93,85 +94,43 @@ std::string user_of_device(int d) {
   return buf;
 }
 
-// One device's stream: its login user most of the time, root now and then, a shared service
-// account rarely; file create/write/rename under a few project trees.
-class DeviceStream {
- public:
-  DeviceStream(int index, std::int64_t start_ns, std::int64_t step_ns)
-      : id_("dev-" + std::to_string(index)), user_(user_of_device(index)), t_(start_ns), step_(step_ns),
-        rng_(static_cast<std::uint64_t>(index) * 7919 + 1) {}
-
-  const std::string& id() const { return id_; }
-
-  v1::EventBatch next_batch(int n) {
-    static const char* kTypes[] = {"file.create", "file.write", "file.rename"};
-    static const char* kExes[][3] = {{"/usr/bin/code", "code", "/usr/lib/systemd/systemd"},
-                                     {"/usr/bin/python3.11", "python3", "/usr/bin/bash"},
-                                     {"/usr/bin/cp", "cp", "/usr/bin/bash"},
-                                     {"/usr/lib/libreoffice/program/soffice.bin", "soffice.bin", "/usr/bin/gnome-shell"}};
-    static const char* kTrees[] = {"projects/vigil/src", "projects/billing/reports", "Documents/finance",
-                                   "Downloads", ".cache/thumbnails"};
-    v1::EventBatch b;
-    b.set_schema_version(1);
-    b.set_device_id(id_);
-    b.set_first_seq(seq_);
-    b.set_last_seq(seq_ + n - 1);
-    for (int i = 0; i < n; ++i) {
-      auto* e = b.add_events();
-      e->set_seq(seq_++);
-      t_ += static_cast<std::int64_t>(rng_() % static_cast<std::uint64_t>(2 * step_));
-      e->set_time_ns(t_);
-      const std::uint64_t who = rng_() % 100;
-      const std::string user = who < 85 ? user_ : who < 97 ? std::string("root") : std::string("svc-backup");
-      e->set_user(user);
-      e->set_login_uid(who < 85 ? 1000 : who < 97 ? 0 : 998);
-      const std::uint64_t kind = rng_() % 100;
-      const char* type = kTypes[kind < 30 ? 0 : kind < 92 ? 1 : 2];
-      e->set_type(type);
-      const auto& exe = kExes[rng_() % 4];
-      auto* p = e->mutable_process();
-      p->set_pid(static_cast<std::uint32_t>(1000 + rng_() % 30000));
-      p->set_ppid(static_cast<std::uint32_t>(500 + rng_() % 500));
-      p->set_exe(exe[0]);
-      p->set_comm(exe[1]);
-      p->set_parent_exe(exe[2]);
-      p->set_uid(e->login_uid());
-      auto* f = e->mutable_file();
-      const std::string home = user == "root" ? "/root/" : "/home/" + user + "/";
-      f->set_path(home + kTrees[rng_() % 5] + "/file-" + std::to_string(rng_() % 5000) + ".txt");
-      if (std::strcmp(type, "file.rename") == 0)
-        f->set_old_path(home + kTrees[rng_() % 5] + "/.~lock-" + std::to_string(rng_() % 5000));
-      f->set_size(rng_() % (4u << 20));
-      f->set_inode(1'000'000 + rng_() % 10'000'000);
-      f->set_mtime_ns(t_ - static_cast<std::int64_t>(rng_() % 1'000'000'000));
-    }
-    return b;
-  }
-
- private:
-  std::string id_, user_;
-  std::uint64_t seq_ = 1;
-  std::int64_t t_;
-  std::int64_t step_;
-  std::mt19937_64 rng_;
-};
+// What one device's events are about: file create/write/rename under a few project trees, by
+// an editor, a script, cp or an office suite.
+void fill_event(v1::Event& e, const std::string& user, std::mt19937_64& rng) {
+  static const char* kTypes[] = {"file.create", "file.write", "file.rename"};
+  static const char* kExes[][3] = {{"/usr/bin/code", "code", "/usr/lib/systemd/systemd"},
+                                   {"/usr/bin/python3.11", "python3", "/usr/bin/bash"},
+                                   {"/usr/bin/cp", "cp", "/usr/bin/bash"},
+                                   {"/usr/lib/libreoffice/program/soffice.bin", "soffice.bin", "/usr/bin/gnome-shell"}};
+  static const char* kTrees[] = {"projects/vigil/src", "projects/billing/reports", "Documents/finance", "Downloads",
+                                 ".cache/thumbnails"};
+  const std::uint64_t kind = rng() % 100;
+  const char* type = kTypes[kind < 30 ? 0 : kind < 92 ? 1 : 2];
+  e.set_type(type);
+  const auto& exe = kExes[rng() % 4];
+  auto* p = e.mutable_process();
+  p->set_pid(static_cast<std::uint32_t>(1000 + rng() % 30000));
+  p->set_ppid(static_cast<std::uint32_t>(500 + rng() % 500));
+  p->set_exe(exe[0]);
+  p->set_comm(exe[1]);
+  p->set_parent_exe(exe[2]);
+  p->set_uid(e.login_uid());
+  auto* f = e.mutable_file();
+  const std::string home = user == "root" ? "/root/" : "/home/" + user + "/";
+  f->set_path(home + kTrees[rng() % 5] + "/file-" + std::to_string(rng() % 5000) + ".txt");
+  if (std::strcmp(type, "file.rename") == 0)
+    f->set_old_path(home + kTrees[rng() % 5] + "/.~lock-" + std::to_string(rng() % 5000));
+  f->set_size(rng() % (4u << 20));
+  f->set_inode(1'000'000 + rng() % 10'000'000);
+  f->set_mtime_ns(e.time_ns() - static_cast<std::int64_t>(rng() % 1'000'000'000));
+}
 
 double seconds(Clock::duration d) { return std::chrono::duration<double>(d).count(); }
-
-double percentile(std::vector<double> v, double p) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  return v[std::min(v.size() - 1, static_cast<std::size_t>(p * static_cast<double>(v.size() - 1) + 0.5))];
-}
 
 std::uint64_t file_size(const std::string& path) {
   std::error_code ec;
   auto n = std::filesystem::file_size(path, ec);
   return ec ? 0 : n;
-}
-
-void remove_db(const std::string& path) {
-  for (const char* suffix : {"", "-wal", "-shm"}) std::filesystem::remove(path + suffix);
 }
 
 struct IngestResult {
@@ -184,12 +143,11 @@ struct IngestResult {
 
 bool ingest(EventStore& store, const Options& o, IngestResult& r) {
   const std::uint64_t total_batches = (o.events + o.batch_events - 1) / o.batch_events;
-  const std::uint64_t per_device = (total_batches + o.devices - 1) / o.devices;
   // Spread each device's events evenly over --days ending at kEnd.
   const std::int64_t span = static_cast<std::int64_t>(o.days) * kDay;
-  const std::int64_t step = std::max<std::int64_t>(1, span / static_cast<std::int64_t>(per_device * o.batch_events));
-  std::vector<DeviceStream> devices;
-  for (int d = 0; d < o.devices; ++d) devices.emplace_back(d, kEnd - span, step);
+  const std::int64_t step = bench::even_step(total_batches, o.devices, o.batch_events, span);
+  std::vector<bench::DeviceStream> devices;
+  for (int d = 0; d < o.devices; ++d) devices.emplace_back(d, user_of_device(d), kEnd - span, step);
 
   std::uint64_t made = 0;
   int next_device = 0;
@@ -198,9 +156,9 @@ bool ingest(EventStore& store, const Options& o, IngestResult& r) {
     std::vector<std::string> payloads;
     std::vector<std::string> ids;
     for (int g = 0; g < o.group && made < total_batches; ++g, ++made) {
-      DeviceStream& dev = devices[next_device];
+      bench::DeviceStream& dev = devices[next_device];
       next_device = (next_device + 1) % o.devices;
-      auto batch = dev.next_batch(o.batch_events);
+      auto batch = dev.next_batch(o.batch_events, fill_event);
       payloads.push_back(encode_batch(batch));
       ids.push_back(dev.id());
       // Ingest decodes (and so validates) every batch before storing it; time that apart.
@@ -255,14 +213,14 @@ bool time_query(EventStore& store, const EventQuery& q, int runs, QueryStats& s)
     }
     s.matches = r->size();
   }
-  s.median_ms = percentile(ms, 0.5);
-  s.max_ms = percentile(ms, 1.0);
+  s.median_ms = bench::percentile(ms, 0.5);
+  s.max_ms = bench::percentile(ms, 1.0);
   return true;
 }
 
 bool run(const Options& o, const std::string& sync) {
   const std::string path = (std::filesystem::path(o.dir) / ("bench_store-" + sync + "-" + std::to_string(getpid()) + ".db")).string();
-  remove_db(path);
+  bench::remove_db(path);
   setenv("VIGIL_SQLITE_SYNC", sync.c_str(), 1);
   auto opened = open_sqlite_event_store(path);
   if (!opened) {
@@ -279,7 +237,8 @@ bool run(const Options& o, const std::string& sync) {
               in.store_seconds, static_cast<double>(in.events) / in.store_seconds,
               static_cast<double>(in.payload_bytes) / in.store_seconds / 1e6);
   std::printf("sync=%s append_batches latency (ack after commit): p50 %.2f ms, p99 %.2f ms, max %.2f ms\n",
-              sync.c_str(), percentile(in.call_ms, 0.5), percentile(in.call_ms, 0.99), percentile(in.call_ms, 1.0));
+              sync.c_str(), bench::percentile(in.call_ms, 0.5), bench::percentile(in.call_ms, 0.99),
+              bench::percentile(in.call_ms, 1.0));
   std::printf("sync=%s decode_batch (ingest-side validation, not in the figure above): %.0f events/s\n", sync.c_str(),
               static_cast<double>(in.events) / in.decode_seconds);
   std::printf("sync=%s size: payload %.1f bytes/event, database %.1f MB + wal %.1f MB\n", sync.c_str(),
@@ -309,7 +268,7 @@ bool run(const Options& o, const std::string& sync) {
                 s.matches);
   }
   store.reset();
-  if (!o.keep) remove_db(path);
+  if (!o.keep) bench::remove_db(path);
   else std::printf("sync=%s kept %s\n", sync.c_str(), path.c_str());
   return true;
 }
