@@ -1,6 +1,7 @@
 #include "collector/auth/auth_service.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 
 #include "collector/auth/roles.h"
@@ -32,6 +33,23 @@ std::shared_ptr<const std::vector<policy::UserAttributes>> AuthService::attribut
   return attr_snapshot_;
 }
 
+std::shared_ptr<const NameRedactor> AuthService::redactor() const {
+  std::lock_guard lock(attr_mu_);
+  if (!people_) return std::make_shared<NameRedactor>();
+  const auto gen = people_->generation();
+  if (!redactor_ || gen != redactor_generation_) {
+    std::vector<std::string> names;
+    for (const auto& a : people_->user_attributes()) {
+      names.push_back(a.user);
+      if (!a.manager.empty()) names.push_back(a.manager);
+    }
+    for (const auto& r : people_->hr_records()) names.push_back(r.user);
+    redactor_ = std::make_shared<NameRedactor>(names);
+    redactor_generation_ = gen;
+  }
+  return redactor_;
+}
+
 void AuthService::note_reveal(const std::string& actor, const std::string& user) const {
   if (!reveal_hook_) return;
   const std::int64_t t = clock_();
@@ -58,33 +76,78 @@ void AuthService::decorate(Caller& caller, const std::vector<RoleGroup>& groups)
     };
   } else {
     caller.show_name = [self](const std::string& user) { return self->pseudonyms_.pseudonym(user); };
+    caller.hide_names = [self](std::string_view text, const std::vector<std::string>& also) {
+      return self->redactor()->replace(text, [self](const std::string& u) { return self->pseudonyms_.pseudonym(u); }, also);
+    };
   }
   caller.filter_match = [self, reveal](const std::string& real, const std::string& given) {
     if (reveal && real == given) return true;
     return self->pseudonyms_.pseudonym(real) == given;
   };
-  // Population: everyone when any group is unscoped.
-  bool everyone = groups.empty() && caller.permissions.any();
-  std::vector<const Scope*> scopes;
+  // Population, per permission: the groups that grant p decide what p shows. Everyone when any
+  // of them is unscoped; else the users whose attribute is one of their scopes' values. One
+  // group's scope never widens or narrows what another group's permissions show.
+  using Population = std::shared_ptr<const std::set<std::string>>;  // null: everyone
+  std::vector<std::pair<PermissionSet, const Scope*>> grants;
+  bool any_scoped = false;
   for (const auto& g : groups) {
-    if (g.scope.attribute.empty()) everyone = true;
-    else scopes.push_back(&g.scope);
+    grants.emplace_back(permissions_of(g.roles), g.scope.attribute.empty() ? nullptr : &g.scope);
+    any_scoped = any_scoped || !g.scope.attribute.empty();
   }
-  if (everyone || scopes.empty()) {
+  if (!any_scoped) {
+    caller.population_for = nullptr;
     caller.in_population = nullptr;
     return;
   }
-  auto allowed = std::make_shared<std::set<std::string>>();
-  for (const auto& a : *attributes()) {
-    for (const auto* s : scopes) {
-      const std::string& v = s->attribute == "department" ? a.department : a.region;
-      if (!v.empty() && std::find(s->values.begin(), s->values.end(), v) != s->values.end()) {
-        allowed->insert(a.user);
-        break;
-      }
+  std::shared_ptr<const std::vector<policy::UserAttributes>> attrs;
+  std::map<std::vector<const Scope*>, Population> made;  // permissions granted by the same groups share one
+  auto per_permission = std::make_shared<std::array<Population, kPermissionCount>>();
+  for (std::size_t p = 0; p < kPermissionCount; ++p) {
+    if (!caller.permissions.test(p)) {
+      (*per_permission)[p] = std::make_shared<std::set<std::string>>();  // not held: nobody
+      continue;
     }
+    std::vector<const Scope*> scopes;
+    bool everyone = false;
+    for (const auto& [perms, scope] : grants) {
+      if (!perms.test(p)) continue;
+      if (!scope) everyone = true;
+      else scopes.push_back(scope);
+    }
+    if (everyone) continue;  // null: everyone
+    auto [it, fresh] = made.try_emplace(scopes);
+    if (fresh) {
+      if (!attrs) attrs = attributes();
+      auto allowed = std::make_shared<std::set<std::string>>();
+      for (const auto& a : *attrs) {
+        for (const auto* s : scopes) {
+          const std::string& v = s->attribute == "department" ? a.department : a.region;
+          if (!v.empty() && std::find(s->values.begin(), s->values.end(), v) != s->values.end()) {
+            allowed->insert(a.user);
+            break;
+          }
+        }
+      }
+      it->second = std::move(allowed);
+    }
+    (*per_permission)[p] = it->second;
   }
-  caller.in_population = [allowed](const std::string& user) { return allowed->count(user) > 0; };
+  auto population = [](Population set) -> std::function<bool(const std::string&)> {
+    if (!set) return nullptr;
+    return [set = std::move(set)](const std::string& user) { return set->count(user) > 0; };
+  };
+  caller.population_for = [per_permission, population](Permission p) {
+    return population((*per_permission)[static_cast<std::size_t>(p)]);
+  };
+  // Until a route names its permission: only users visible under every held permission.
+  std::vector<Population> held;
+  for (std::size_t p = 0; p < kPermissionCount; ++p)
+    if (caller.permissions.test(p) && (*per_permission)[p]) held.push_back((*per_permission)[p]);
+  caller.in_population = [held](const std::string& user) {
+    for (const auto& s : held)
+      if (!s->count(user)) return false;
+    return true;
+  };
 }
 
 void AuthService::decorate_bootstrap(Caller& caller) const { decorate(caller, {}); }
