@@ -88,6 +88,17 @@ struct Caller {
   }
 
   std::function<bool(const std::string& real_user, const std::string& given)> filter_match;
+  // auth: the users among `candidates` that a user filter `given` names (user_filter_matches for
+  // each), answered from the deployment's pseudonym cache so a filter does not hash every stored
+  // user on every request. Null: checked one by one.
+  std::function<std::vector<std::string>(const std::string& given, const std::vector<std::string>& candidates)> filter_users;
+  std::vector<std::string> users_named(const std::string& given, const std::vector<std::string>& candidates) const {
+    if (filter_users) return filter_users(given, candidates);
+    std::vector<std::string> out;
+    for (const auto& u : candidates)
+      if (user_filter_matches(u, given)) out.push_back(u);
+    return out;
+  }
   bool user_filter_matches(const std::string& real_user, const std::string& given) const {
     if (filter_match) return filter_match(real_user, given);
     return show_name ? show_name(real_user) == given : real_user == given;

@@ -117,11 +117,10 @@ Status resolve_users(EventStore& store, const Caller& caller, Filters& f) {
   f.query.users_given = true;
   auto users = store.activity_users();
   if (!users) return err(users.error());
-  for (const auto& real : *users) {
-    if (!f.query.user_allowed(real)) continue;
-    const std::string shown = caller.shown_user(real);
-    if (shown == *f.user || (real == *f.user && shown == real)) f.query.users.push_back(real);
-  }
+  // Resolved once, up front, through the caller's pseudonym cache; the query then uses the user
+  // index like a filter by a real name.
+  for (auto& real : caller.users_named(*f.user, *users))
+    if (f.query.user_allowed(real)) f.query.users.push_back(std::move(real));
   return {};
 }
 

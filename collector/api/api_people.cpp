@@ -23,6 +23,19 @@ Result<std::vector<StoredEvent>> scoped_events(EventStore& store, EventQuery q, 
   // (and the check below still refuses it to a caller who is not shown real names).
   const bool pseudonym_filter = !user_filter.empty() && auth::Pseudonymizer::looks_like_pseudonym(user_filter);
   if (!user_filter.empty() && !pseudonym_filter) q.user = user_filter;
+  // A pseudonym names a stored user: resolve it up front (the activity index lists every user
+  // with stored events) and let the store's user index answer, instead of reading everyone's
+  // events page by page. Two users with one pseudonym (a 48-bit collision) still take the scan.
+  if (pseudonym_filter) {
+    if (auto users = store.activity_users()) {
+      auto named = caller.users_named(user_filter, *users);
+      if (named.size() <= 1) {
+        if (named.empty() || !caller.may_see_user(named[0])) return std::vector<StoredEvent>{};
+        q.user = named[0];
+        return store.query_events(q);
+      }
+    }
+  }
   const bool plain = !caller.in_population && (user_filter.empty() || !caller.filter_match);
   if (plain) {
     if (!user_filter.empty()) q.user = user_filter;

@@ -50,6 +50,43 @@ std::shared_ptr<const NameRedactor> AuthService::redactor() const {
   return redactor_;
 }
 
+std::string AuthService::cached_pseudonym(const std::string& user) const {
+  {
+    std::shared_lock lock(pseudonym_mu_);
+    if (auto it = pseudonym_of_.find(user); it != pseudonym_of_.end()) return it->second;
+  }
+  std::string p = pseudonyms_.pseudonym(user);
+  std::unique_lock lock(pseudonym_mu_);
+  if (pseudonym_of_.size() >= kMaxCachedPseudonyms) {
+    pseudonym_of_.clear();
+    users_of_pseudonym_.clear();
+  }
+  if (pseudonym_of_.emplace(user, p).second) users_of_pseudonym_.emplace(p, user);
+  return p;
+}
+
+std::vector<std::string> AuthService::users_with_pseudonym(const std::string& pseudonym,
+                                                           const std::vector<std::string>& candidates) const {
+  // Users not yet in the cache get their pseudonym once; after that this is lookups only.
+  {
+    std::vector<const std::string*> unknown;
+    {
+      std::shared_lock lock(pseudonym_mu_);
+      for (const auto& c : candidates)
+        if (!pseudonym_of_.count(c)) unknown.push_back(&c);
+    }
+    for (const auto* c : unknown) (void)cached_pseudonym(*c);
+  }
+  std::vector<std::string> out;
+  std::shared_lock lock(pseudonym_mu_);
+  auto [lo, hi] = users_of_pseudonym_.equal_range(pseudonym);
+  for (auto it = lo; it != hi; ++it)
+    if (std::binary_search(candidates.begin(), candidates.end(), it->second) ||
+        std::find(candidates.begin(), candidates.end(), it->second) != candidates.end())
+      out.push_back(it->second);
+  return out;
+}
+
 void AuthService::note_reveal(const std::string& actor, const std::string& user) const {
   if (!reveal_hook_) return;
   const std::int64_t t = clock_();
@@ -75,14 +112,22 @@ void AuthService::decorate(Caller& caller, const std::vector<RoleGroup>& groups)
       return user;
     };
   } else {
-    caller.show_name = [self](const std::string& user) { return self->pseudonyms_.pseudonym(user); };
+    caller.show_name = [self](const std::string& user) { return self->cached_pseudonym(user); };
     caller.hide_names = [self](std::string_view text, const std::vector<std::string>& also) {
-      return self->redactor()->replace(text, [self](const std::string& u) { return self->pseudonyms_.pseudonym(u); }, also);
+      return self->redactor()->replace(text, [self](const std::string& u) { return self->cached_pseudonym(u); }, also);
     };
   }
   caller.filter_match = [self, reveal](const std::string& real, const std::string& given) {
     if (reveal && real == given) return true;
-    return self->pseudonyms_.pseudonym(real) == given;
+    return self->cached_pseudonym(real) == given;
+  };
+  caller.filter_users = [self, reveal](const std::string& given, const std::vector<std::string>& candidates) {
+    std::vector<std::string> out;
+    if (reveal && std::find(candidates.begin(), candidates.end(), given) != candidates.end()) out.push_back(given);
+    if (Pseudonymizer::looks_like_pseudonym(given))
+      for (auto& u : self->users_with_pseudonym(given, candidates))
+        if (std::find(out.begin(), out.end(), u) == out.end()) out.push_back(std::move(u));
+    return out;
   };
   // Population, per permission: the groups that grant p decide what p shows. Everyone when any
   // of them is unscoped; else the users whose attribute is one of their scopes' values. One

@@ -405,3 +405,27 @@ TEST_CASE("auth API: no real name in any answer for a pseudonymised caller, free
   CHECK(revealed.find("mallory resigned; trent") != std::string::npos);
   CHECK(revealed.find("trent-and-mallory-plans.docx") != std::string::npos);
 }
+
+TEST_CASE("auth: a user filter resolves through the pseudonym cache, up front", "[auth_api][privacy]") {
+  Fixture f;
+  f.account("ana", {"analysts"});
+  RoleGroup r{"revealers", "", {"analyst", "name_reveal"}, {}, false, {}};
+  REQUIRE(must(f.accounts->create_group(r)).outcome == Outcome::Ok);
+  f.account("named", {"revealers"});
+  auto ana = must(f.svc->authenticate_token(login(*f.h, "ana", "password for ana")));
+  auto named = must(f.svc->authenticate_token(login(*f.h, "named", "password for named")));
+  const std::vector<std::string> users{"alice", "bob", "mallory", "trent"};
+  const auto p_bob = f.svc->pseudonyms().pseudonym("bob");
+  CHECK(ana.users_named(p_bob, users) == std::vector<std::string>{"bob"});
+  CHECK(ana.users_named("bob", users).empty());  // a real name under pseudonyms matches nothing
+  CHECK(ana.users_named(f.svc->pseudonyms().pseudonym("carol"), users).empty());  // not a candidate
+  CHECK(named.users_named("bob", users) == std::vector<std::string>{"bob"});
+  CHECK(named.users_named(p_bob, users) == std::vector<std::string>{"bob"});
+  // The same answers as checking each user, from the cache on the second call too.
+  for (int round = 0; round < 2; ++round)
+    for (const auto& u : users) {
+      const auto p = f.svc->pseudonyms().pseudonym(u);
+      CHECK(ana.users_named(p, users) == std::vector<std::string>{u});
+      CHECK(ana.shown_user(u) == p);
+    }
+}
