@@ -68,6 +68,14 @@ Analyst make_account(Deployment& d, const std::string& name, const std::vector<s
   return a;
 }
 
+// vigilctl as the bootstrap admin; must succeed; its stdout.
+std::string ctl_ok(Deployment& d, const std::vector<std::string>& args) {
+  auto r = d.ctl(args);
+  INFO("vigilctl " << args[0] << " " << (args.size() > 1 ? args[1] : "") << ": " << r.out << r.err);
+  REQUIRE(r.exit_code == 0);
+  return r.out;
+}
+
 std::vector<json::object> events_from(const CommandResult& r) {
   INFO(r.out << r.err);
   REQUIRE(r.exit_code == 0);
@@ -265,4 +273,66 @@ TEST_CASE("activity query and export over TLS: filters, paging, population scope
   auto scoped_perms = json::parse(who.out).at("scoped_permissions").as_array();
   CHECK(std::find(scoped_perms.begin(), scoped_perms.end(), json::value("investigate_activity")) != scoped_perms.end());
   CHECK(std::find(scoped_perms.begin(), scoped_perms.end(), json::value("read_audit")) == scoped_perms.end());
+}
+
+TEST_CASE("no real name in any answer to pseudonymised callers over TLS, free text included", "[activity_api][privacy]") {
+  Deployment d("privacy-text");
+  d.start_collector();
+  // Names in free text everywhere: the HR detail names a colleague, the manager, the file names.
+  const auto hr = d.dir() + "/hr.csv";
+  spit(hr, "user,event,date,detail\nvigil-amy,resignation," + days_ago(4) + ",vigil-amy told vigil-cy she is leaving\n");
+  ctl_ok(d, {"hr", "import", hr, "--json"});
+  const auto attrs = d.dir() + "/attrs.csv";
+  spit(attrs, "user,department,region,manager,email\nvigil-amy,Sales,EMEA,vigil-cy,vigil-amy@corp.example\n"
+              "vigil-cy,Engineering,EMEA,,cy@corp.example\n");
+  ctl_ok(d, {"users", "import-attributes", attrs, "--json"});
+  const auto policy = d.dir() + "/departing.json";
+  spit(policy, R"({"name": "Departing users taking data", "template": "data_theft_departing_users"})");
+  create_policy(d, policy);
+  std::ostringstream rec;
+  for (int i = 0; i < 6; ++i)
+    rec << R"({"type": "exfil.removable", "time": ")" << hours_ago(i + 1)
+        << R"(", "user": "vigil-amy", "file": {"path": "/media/stick/vigil-amy-plan-)" << i
+        << R"(.docx", "size": "4000", "source_path": "/home/vigil-amy/plan.docx", "volume": {"mount_point": "/media/stick", )"
+        << R"("removable": true}, "classification": {"status": "scanned", "findings": [{"type": "credit_card", "count": 2, )"
+        << R"("confidence": "high"}]}}})" << "\n";
+  spit(d.dir() + "/amy.jsonl", rec.str());
+  ctl_ok(d, {"import-activity", d.dir() + "/amy.jsonl", "--source", "laptop-amy"});
+  std::vector<json::object> amy;
+  REQUIRE(eventually([&] { return !(amy = alerts_for(d, "vigil-amy")).empty(); }, 30s, 250ms));
+  const std::string alert_id = str(amy[0], "id");
+  auto conf = ctl_ok(d, {"alerts", "confirm", alert_id, "--title", "vigil-amy copying plans", "--json"});
+  const std::string case_id = str(json::parse(conf).at("case").as_object(), "id");
+  REQUIRE(!case_id.empty());
+  ctl_ok(d, {"cases", "note", case_id, "--text", "vigil-cy (manager of vigil-amy) confirms no business need", "--json"});
+  // The data really holds the names: callers shown real names read them.
+  CHECK(ctl_ok(d, {"hr", "list", "--json"}).find("vigil-amy told vigil-cy") != std::string::npos);
+  CHECK(ctl_ok(d, {"cases", "show", case_id, "--json"}).find("vigil-cy (manager of vigil-amy)") != std::string::npos);
+
+  const Analyst analyst = make_account(d, "ana", {"analysts"});
+  const Analyst investigator = make_account(d, "ivy", {"investigators"});
+  const Analyst people = make_account(d, "hr-admin", {"admin"});
+  std::vector<std::pair<const Analyst*, std::vector<std::string>>> reads{
+      {&analyst, {"alerts", "list", "--json"}},
+      {&analyst, {"alerts", "show", alert_id, "--json"}},
+      {&analyst, {"users", "in-scope", "--json"}},
+      {&analyst, {"cases", "list", "--json"}},
+      {&analyst, {"cases", "show", case_id, "--json"}},
+      {&analyst, {"cases", "activity", case_id, "--json"}},
+      {&investigator, {"cases", "files", case_id, "--json"}},
+      {&investigator, {"activity", "query", "--all", "--json"}},
+      {&investigator, {"events", "--json"}},
+      {&people, {"hr", "list", "--json"}},
+      {&people, {"users", "attributes", "--json"}},
+  };
+  for (const auto& [who, args] : reads) {
+    auto r = who->ctl(args);
+    INFO("vigilctl " << args[0] << " " << args[1] << ": " << r.out << r.err);
+    REQUIRE(r.exit_code == 0);
+    CHECK(r.out.size() > 2);
+    CHECK(r.out.find("vigil-amy") == std::string::npos);
+    CHECK(r.out.find("vigil-cy") == std::string::npos);
+    CHECK(r.out.find("@corp.example") == std::string::npos);
+  }
+  CHECK(analyst.ctl({"alerts", "show", alert_id, "--json"}).out.find("told user-") != std::string::npos);
 }
