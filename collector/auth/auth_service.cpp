@@ -113,8 +113,9 @@ void AuthService::decorate(Caller& caller, const std::vector<RoleGroup>& groups)
     };
   } else {
     caller.show_name = [self](const std::string& user) { return self->cached_pseudonym(user); };
-    caller.hide_names = [self](std::string_view text, const std::vector<std::string>& also) {
-      return self->redactor()->replace(text, [self](const std::string& u) { return self->cached_pseudonym(u); }, also);
+    // The names known when the request is authenticated: one lookup per request, not per string.
+    caller.hide_names = [self, names = redactor()](std::string_view text, const std::vector<std::string>& also) {
+      return names->replace(text, [self](const std::string& u) { return self->cached_pseudonym(u); }, also);
     };
   }
   caller.filter_match = [self, reveal](const std::string& real, const std::string& given) {
