@@ -125,7 +125,7 @@ bool ActivityExports::valid_name(std::string_view name) {
 }
 
 Result<ExportStatus> ActivityExports::start(ActivityQuery query, std::string format, std::string owner,
-                                            std::string filters, ShowUser shown) {
+                                            std::string filters, ShowUser shown, HideNames hide) {
   if (format != "csv" && format != "jsonl") return err("'format' must be csv or jsonl; got '" + format + "'");
   {
     std::lock_guard lock(mu_);
@@ -159,8 +159,8 @@ Result<ExportStatus> ActivityExports::start(ActivityQuery query, std::string for
   jobs_.emplace(snapshot.name, std::move(job));
   query.count_total = false;
   query.limit = kExportPage;
-  raw->worker = std::thread([this, raw, query = std::move(query), shown = std::move(shown)]() mutable {
-    run(raw, std::move(query), std::move(shown));
+  raw->worker = std::thread([this, raw, query = std::move(query), shown = std::move(shown), hide = std::move(hide)]() mutable {
+    run(raw, std::move(query), std::move(shown), std::move(hide));
   });
   return snapshot;
 }
@@ -170,7 +170,7 @@ void ActivityExports::update(Job* job, const std::function<void(ExportStatus&)>&
   change(job->status);
 }
 
-void ActivityExports::run(Job* job, ActivityQuery query, ShowUser shown) {
+void ActivityExports::run(Job* job, ActivityQuery query, ShowUser shown, HideNames hide) {
   std::string name, format;
   {
     std::lock_guard lock(mu_);
@@ -198,6 +198,7 @@ void ActivityExports::run(Job* job, ActivityQuery query, ShowUser shown) {
     if (!page) return fail("storage: " + page.error());
     for (const auto& e : page->events) {
       auto o = activity_event_json(e, shown);
+      if (hide) hide(o, e.event.user());
       if (format == "csv") {
         buf += activity_csv_row(e, o);
       } else {

@@ -56,8 +56,11 @@ class ActivityExports {
 
   // query.limit is ignored (pages of a fixed size); the total is counted first. Errors: too many
   // running, or more rows than kMaxExportRows (the caller should narrow the filters).
+  // hide: applied to each event's JSON before it is written (auth: names in free text and paths
+  // for a pseudonymised owner); null: nothing more than `shown`.
+  using HideNames = std::function<void(boost::json::object& event, const std::string& user)>;
   Result<ExportStatus> start(ActivityQuery query, std::string format, std::string owner, std::string filters,
-                             ShowUser shown);
+                             ShowUser shown, HideNames hide = {});
   std::optional<ExportStatus> status(const std::string& name) const;
   std::string path_of(const std::string& name) const { return dir_ + "/" + name; }
 
@@ -66,7 +69,7 @@ class ActivityExports {
     ExportStatus status;
     std::thread worker;
   };
-  void run(Job* job, ActivityQuery query, ShowUser shown);
+  void run(Job* job, ActivityQuery query, ShowUser shown, HideNames hide);
   void update(Job* job, const std::function<void(ExportStatus&)>& change);
 
   EventStore& store_;

@@ -13,6 +13,7 @@
 #include "collector/activity/activity_exports.h"
 #include "collector/activity/activity_rows.h"
 #include "collector/api/api_handler.h"
+#include "collector/api/api_people.h"  // auth: hide_names_in
 #include "shared/crypto.h"
 #include "shared/file_util.h"
 #include "shared/time_util.h"
@@ -101,17 +102,20 @@ Status apply_filter(Filters& f, const std::string& name, const std::string& valu
 Status check_range(const ActivityQuery& q) { return check_time_range(q.since_ns, q.until_ns); }
 
 // Storage side: the user filter to real names the caller may see, and population scope.
+// An export (export_activity) shows what a query (investigate_activity) shows, so a user must be
+// in the population of both; for a query the two are the same check.
 Status resolve_users(EventStore& store, const Caller& caller, Filters& f) {
-  f.query.user_allowed = [caller](const std::string& u) { return caller.may_see_user(u); };
+  f.query.user_allowed = [caller](const std::string& u) {
+    return caller.may_see_user(u) && caller.may_see_user(u, Permission::InvestigateActivity);
+  };
   if (!f.user) return {};
   f.query.users_given = true;
   auto users = store.activity_users();
   if (!users) return err(users.error());
-  for (const auto& real : *users) {
-    if (!caller.may_see_user(real)) continue;
-    const std::string shown = caller.shown_user(real);
-    if (shown == *f.user || (real == *f.user && shown == real)) f.query.users.push_back(real);
-  }
+  // Resolved once, up front, through the caller's pseudonym cache; the query then uses the user
+  // index like a filter by a real name.
+  for (auto& real : caller.users_named(*f.user, *users))
+    if (f.query.user_allowed(real)) f.query.users.push_back(std::move(real));
   return {};
 }
 
@@ -189,7 +193,11 @@ Dispatch ApiHandler::activity_query(const RouteCall& c) const {
                     const auto show = shower(caller);
                     json::array events;
                     events.reserve(page->events.size());
-                    for (const auto& e : page->events) events.emplace_back(activity_event_json(e, show));
+                    for (const auto& e : page->events) {
+                      auto o = activity_event_json(e, show);
+                      hide_names_in(o, caller, {e.event.user()});  // auth: names in paths and titles
+                      events.emplace_back(std::move(o));
+                    }
                     json::object o;
                     o["count"] = events.size();
                     o["events"] = std::move(events);
@@ -231,7 +239,9 @@ Dispatch ApiHandler::activity_export_start(const RouteCall& c) const {
                     if (auto st = resolve_users(store_, caller, f); !st)
                       return error_response(http::status::internal_server_error, "storage: " + st.error());
                     const std::string filters = f.text();
-                    auto started = activity_exports_->start(std::move(f.query), format, caller.name, filters, shower(caller));
+                    auto started = activity_exports_->start(
+                        std::move(f.query), format, caller.name, filters, shower(caller),
+                        [caller](json::object& o, const std::string& user) { hide_names_in(o, caller, {user}); });
                     if (!started) {
                       const bool busy = started.error().find("running") != std::string::npos;
                       const bool big = started.error().find("narrow") != std::string::npos;

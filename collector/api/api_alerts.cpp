@@ -5,6 +5,7 @@
 #include <boost/json.hpp>
 
 #include "collector/api/api_handler.h"
+#include "collector/api/api_people.h"  // auth: hide_names_in
 #include "collector/cases/case_service.h"
 #include "collector/policy/alert_json.h"
 #include "shared/time_util.h"
@@ -113,6 +114,7 @@ Dispatch ApiHandler::users_in_scope(const HttpRequest&, std::string_view query, 
       continue;
     auto o = policy::in_scope_to_json(u, t);
     o["user"] = caller.shown_user(u.user);
+    hide_names_in(o, caller, {u.user});  // auth: the trigger's detail
     list.emplace_back(std::move(o));
   }
   json::object o;

@@ -290,7 +290,13 @@ Dispatch ApiHandler::whoami(const RouteCall& c) const {
   o["permissions"] = permission_names(c.caller.permissions);
   // Not shown_user(): that would record a reveal. A caller shown real names matches a real name.
   o["reveal_names"] = c.caller.user_filter_matches("x", "x");
-  o["scoped"] = static_cast<bool>(c.caller.in_population);
+  // Scope is per permission: which of the caller's permissions show only a population.
+  json::array scoped_permissions;
+  for (std::size_t i = 0; i < kPermissionCount; ++i)
+    if (c.caller.permissions.test(i) && c.caller.scoped_for(static_cast<Permission>(i)))
+      scoped_permissions.emplace_back(permission_name(static_cast<Permission>(i)));
+  o["scoped"] = !scoped_permissions.empty();
+  o["scoped_permissions"] = std::move(scoped_permissions);
   if (!auth_service_) {
     o["groups"] = json::array{};
     o["bootstrap"] = true;

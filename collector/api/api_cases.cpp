@@ -8,6 +8,7 @@
 #include <boost/json.hpp>
 
 #include "collector/api/api_handler.h"
+#include "collector/api/api_people.h"  // auth: hide_names_in
 #include "collector/cases/case_json.h"
 #include "collector/cases/case_service.h"
 #include "collector/cases/notice_template.h"
@@ -22,6 +23,28 @@ using cases::CaseService;
 using cases::Failure;
 
 namespace {
+
+cases::ShowName shown_by(const Caller& caller) {
+  return [caller](const std::string& u) { return caller.shown_user(u); };
+}
+
+// auth: free text (title, reasons, notes, paths) with real names replaced for pseudonymised callers.
+json::object case_view(const cases::Case& k, const Caller& caller) {
+  auto o = cases::case_to_json(k, shown_by(caller));
+  hide_names_in(o, caller, {k.user});
+  return o;
+}
+json::object note_view(const cases::Note& n, const Caller& caller, const std::string& user) {
+  auto o = cases::note_to_json(n);
+  hide_names_in(o, caller, {user});
+  return o;
+}
+json::object file_view(const cases::CaseFile& f, const Caller& caller, const std::string& user) {
+  auto o = cases::file_to_json(f);
+  hide_names_in(o, caller, {user});
+  return o;
+}
+
 
 Dispatch now(HttpResponse r) { return Dispatch{std::move(r), {}}; }
 Dispatch bad_request(std::string_view message) { return now(error_response(http::status::bad_request, message)); }
@@ -105,6 +128,7 @@ json::object ApiHandler::alert_view(const policy::Alert& a, bool with_activities
                                     const std::map<std::string, cases::AlertTriage>* triage) const {
   json::object o = policy::alert_to_json(a, with_activities);
   o["user"] = caller.shown_user(a.user);
+  hide_names_in(o, caller, {a.user});  // auth: trigger detail, explanations (summary, reasons)
   if (!triage) return o;
   auto it = triage->find(a.id);
   if (it == triage->end()) {
@@ -117,7 +141,7 @@ json::object ApiHandler::alert_view(const policy::Alert& a, bool with_activities
   o["case_id"] = r.case_n ? json::value("c-" + std::to_string(r.case_n)) : json::value(nullptr);
   o["case_status"] = it->second.case_status ? json::value(cases::to_string(*it->second.case_status)) : json::value(nullptr);
   o["triage"] = json::object{{"decision", cases::to_string(r.decision)},
-                             {"reason", r.reason.empty() ? json::value(nullptr) : json::value(r.reason)},
+                             {"reason", r.reason.empty() ? json::value(nullptr) : json::value(caller.shown_text(r.reason, {a.user}))},
                              {"by", r.by},
                              {"time", format_rfc3339(r.at_ns, 3)}};
   return o;
@@ -181,9 +205,7 @@ Dispatch ApiHandler::triage_alerts(const RouteCall& c, int action) const {
                     for (const auto& id : out->alert_ids)
                       if (auto a = engine_->alert(id)) alerts.emplace_back(alert_view(*a, false, caller, triage ? &*triage : nullptr));
                     o["alerts"] = std::move(alerts);
-                    o["case"] = out->kase ? json::value(cases::case_to_json(*out->kase, [&](const std::string& u) {
-                      return caller.shown_user(u);
-                    }))
+                    o["case"] = out->kase ? json::value(case_view(*out->kase, caller))
                                           : json::value(nullptr);
                     return json_response(out->kase && r.action == cases::TriageAction::Confirm ? http::status::created
                                                                                                 : http::status::ok,
@@ -202,9 +224,7 @@ HttpResponse with_case(CaseService& s, const std::string& id, const Caller& call
   return then(*found);
 }
 
-cases::ShowName shown_by(const Caller& caller) {
-  return [caller](const std::string& u) { return caller.shown_user(u); };
-}
+
 
 }  // namespace
 
@@ -238,7 +258,7 @@ Dispatch ApiHandler::list_cases(const RouteCall& c) const {
                     for (const auto& k : *all) {
                       if (!caller.may_see_user(k.user)) continue;
                       if (user && !caller.user_filter_matches(k.user, *user)) continue;
-                      list.emplace_back(cases::case_to_json(k, shown_by(caller)));
+                      list.emplace_back(case_view(k, caller));
                     }
                     json::object o;
                     o["count"] = list.size();
@@ -252,7 +272,7 @@ Dispatch ApiHandler::show_case(const RouteCall& c) const {
   if (!case_service_) return no_cases();
   return Dispatch{std::nullopt, [this, id = c.params[0], caller = c.caller]() {
                     return with_case(*case_service_, id, caller, [&](const cases::Case& k) {
-                      json::object o = cases::case_to_json(k, shown_by(caller));
+                      json::object o = case_view(k, caller);
                       auto triage = case_service_->triage_view();
                       json::array alerts;
                       for (const auto& a : case_service_->alerts_of(k))
@@ -261,7 +281,7 @@ Dispatch ApiHandler::show_case(const RouteCall& c) const {
                       auto notes = case_service_->notes(k);
                       if (!notes) return error_response(http::status::internal_server_error, "cases: " + notes.error());
                       json::array n;
-                      for (const auto& x : *notes) n.emplace_back(cases::note_to_json(x));
+                      for (const auto& x : *notes) n.emplace_back(note_view(x, caller, k.user));
                       o["notes"] = std::move(n);
                       auto sent = case_service_->notices(k);
                       if (!sent) return error_response(http::status::internal_server_error, "cases: " + sent.error());
@@ -313,7 +333,7 @@ Dispatch ApiHandler::case_files(const RouteCall& c) const {
                       auto files = case_service_->files(k, f);
                       if (!files) return error_response(http::status::internal_server_error, "cases: " + files.error());
                       json::array list;
-                      for (const auto& x : *files) list.emplace_back(cases::file_to_json(x));
+                      for (const auto& x : *files) list.emplace_back(file_view(x, caller, k.user));
                       json::object o;
                       o["case_id"] = k.id();
                       o["count"] = list.size();
@@ -331,7 +351,7 @@ Dispatch ApiHandler::case_notes(const RouteCall& c) const {
                       auto notes = case_service_->notes(k);
                       if (!notes) return error_response(http::status::internal_server_error, "cases: " + notes.error());
                       json::array list;
-                      for (const auto& x : *notes) list.emplace_back(cases::note_to_json(x));
+                      for (const auto& x : *notes) list.emplace_back(note_view(x, caller, k.user));
                       json::object o;
                       o["count"] = list.size();
                       o["notes"] = std::move(list);
@@ -349,10 +369,10 @@ Dispatch ApiHandler::add_case_note(const RouteCall& c) const {
     return bad_request("'text' must be 1 to 20000 characters and not blank");
   if (!case_service_) return no_cases();
   return Dispatch{std::nullopt, [this, id = c.params[0], caller = c.caller, text]() {
-                    return with_case(*case_service_, id, caller, [&](const cases::Case&) {
+                    return with_case(*case_service_, id, caller, [&](const cases::Case& k) {
                       auto n = case_service_->add_note(id, caller.name, text);
                       if (!n) return failure_response(n.failure());
-                      return json_response(http::status::created, cases::note_to_json(*n));
+                      return json_response(http::status::created, note_view(*n, caller, k.user));
                     });
                   }};
 }
@@ -371,7 +391,7 @@ Dispatch ApiHandler::close_case(const RouteCall& c) const {
                     return with_case(*case_service_, id, caller, [&](const cases::Case&) {
                       auto k = case_service_->close(id, res, reason, caller.name);
                       if (!k) return failure_response(k.failure());
-                      return json_response(http::status::ok, cases::case_to_json(*k, shown_by(caller)));
+                      return json_response(http::status::ok, case_view(*k, caller));
                     });
                   }};
 }

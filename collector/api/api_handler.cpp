@@ -260,6 +260,7 @@ Dispatch ApiHandler::dispatch(const HttpRequest& req, std::string_view remote) c
                                       "'" + caller.name + "' may not use " + std::string(to_sv(req.method_string())) + " " +
                                           *path + " (needs permission " + std::string(permission_name(chosen->permission)) + ")")),
                    req, *path, caller);
+  if (!chosen->is_public) caller.act_as(chosen->permission);  // auth: population scope per permission
   RouteCall call{req, *path, query, caller, {}};
   match(chosen->pattern, path_segments, &call.params);
   return audited(chosen->run(*this, call), req, *path, caller);
@@ -314,6 +315,7 @@ Dispatch ApiHandler::events(const HttpRequest&, std::string_view query, const Ca
                     for (const auto& e : *found) {
                       auto o = event_to_json(e);
                       show_event_user(o, caller);
+                      hide_names_in(o, caller, {e.event.user()});  // auth: names in free text and paths
                       events.emplace_back(std::move(o));
                     }
                     json::object o;

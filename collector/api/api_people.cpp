@@ -23,6 +23,19 @@ Result<std::vector<StoredEvent>> scoped_events(EventStore& store, EventQuery q, 
   // (and the check below still refuses it to a caller who is not shown real names).
   const bool pseudonym_filter = !user_filter.empty() && auth::Pseudonymizer::looks_like_pseudonym(user_filter);
   if (!user_filter.empty() && !pseudonym_filter) q.user = user_filter;
+  // A pseudonym names a stored user: resolve it up front (the activity index lists every user
+  // with stored events) and let the store's user index answer, instead of reading everyone's
+  // events page by page. Two users with one pseudonym (a 48-bit collision) still take the scan.
+  if (pseudonym_filter) {
+    if (auto users = store.activity_users()) {
+      auto named = caller.users_named(user_filter, *users);
+      if (named.size() <= 1) {
+        if (named.empty() || !caller.may_see_user(named[0])) return std::vector<StoredEvent>{};
+        q.user = named[0];
+        return store.query_events(q);
+      }
+    }
+  }
   const bool plain = !caller.in_population && (user_filter.empty() || !caller.filter_match);
   if (plain) {
     if (!user_filter.empty()) q.user = user_filter;
@@ -86,6 +99,40 @@ void show_event_user(json::object& o, const Caller& caller) {
   }
 }
 
+namespace {
+
+bool free_text_key(std::string_view k) {
+  return std::find(std::begin(kFreeTextKeys), std::end(kFreeTextKeys), k) != std::end(kFreeTextKeys);
+}
+
+void hide_text(json::value& v, const Caller& caller, const std::vector<std::string>& also) {
+  if (v.is_string()) v = caller.shown_text(v.as_string(), also);
+  else if (v.is_array())
+    for (auto& x : v.as_array())
+      if (x.is_string()) x = caller.shown_text(x.as_string(), also);
+}
+
+}  // namespace
+
+void hide_names_in(json::object& o, const Caller& caller, const std::vector<std::string>& also) {
+  if (!caller.hide_names) return;
+  for (auto& [k, v] : o) {
+    if (free_text_key(k) && (v.is_string() || v.is_array())) {
+      hide_text(v, caller, also);
+      if (v.is_array()) continue;
+    }
+    if (v.is_object() || v.is_array()) hide_names_in(v, caller, also);
+  }
+}
+
+void hide_names_in(json::value& v, const Caller& caller, const std::vector<std::string>& also) {
+  if (!caller.hide_names) return;
+  if (v.is_object()) hide_names_in(v.as_object(), caller, also);
+  else if (v.is_array())
+    for (auto& x : v.as_array())
+      if (x.is_object() || x.is_array()) hide_names_in(x, caller, also);
+}
+
 Dispatch ApiHandler::people_listing(const RouteCall& c) const {
   auto bad = [](std::string_view m) { return Dispatch{error_response(http::status::bad_request, m), {}}; };
   auto q = checked_query(c.query, {"user"});
@@ -104,6 +151,7 @@ Dispatch ApiHandler::people_listing(const RouteCall& c) const {
                         if (!wanted(r.user)) continue;
                         auto o = policy::hr_record_to_json(r);
                         o["user"] = caller.shown_user(r.user);
+                        hide_names_in(o, caller, {r.user});
                         a.emplace_back(std::move(o));
                       }
                       return json_response(http::status::ok, json::object{{"count", a.size()}, {"records", std::move(a)}});
@@ -113,6 +161,8 @@ Dispatch ApiHandler::people_listing(const RouteCall& c) const {
                       auto o = policy::attributes_to_json(r);
                       o["user"] = caller.shown_user(r.user);
                       if (!r.manager.empty()) o["manager"] = caller.shown_user(r.manager);
+                      // An address names the person as well as the account does.
+                      if (caller.hide_names && o.contains("email")) o["email"] = nullptr;
                       a.emplace_back(std::move(o));
                     }
                     return json_response(http::status::ok, json::object{{"count", a.size()}, {"users", std::move(a)}});

@@ -25,6 +25,16 @@ Result<std::vector<StoredEvent>> scoped_events(EventStore& store, EventQuery q, 
 // /home/<user>/ prefix of "path", "old_path" and "source_path".
 void show_event_user(boost::json::object& event, const Caller& caller);
 
+// Free text in a response for a caller shown pseudonyms: every string (or list of strings) under
+// one of kFreeTextKeys, at any depth, gets the real names it holds replaced (Caller::shown_text);
+// `also` names the users the response is about (an alert's, a case's). Identifiers (ids, device
+// ids, hashes) are under other keys and stay as they are. No-op for callers shown real names.
+inline constexpr std::string_view kFreeTextKeys[] = {"detail", "summary", "reason", "text", "title",
+                                                     "resolution_reason", "path", "old_path", "source_path",
+                                                     "paths", "error"};
+void hide_names_in(boost::json::value& v, const Caller& caller, const std::vector<std::string>& also = {});
+void hide_names_in(boost::json::object& o, const Caller& caller, const std::vector<std::string>& also = {});
+
 void decorate_bootstrap_caller(const auth::AuthService& service, Caller& caller);
 
 }  // namespace vigil::collector

@@ -1,6 +1,7 @@
 #include "collector/auth/auth_service.h"
 
 #include <algorithm>
+#include <array>
 #include <set>
 
 #include "collector/auth/roles.h"
@@ -32,6 +33,60 @@ std::shared_ptr<const std::vector<policy::UserAttributes>> AuthService::attribut
   return attr_snapshot_;
 }
 
+std::shared_ptr<const NameRedactor> AuthService::redactor() const {
+  std::lock_guard lock(attr_mu_);
+  if (!people_) return std::make_shared<NameRedactor>();
+  const auto gen = people_->generation();
+  if (!redactor_ || gen != redactor_generation_) {
+    std::vector<std::string> names;
+    for (const auto& a : people_->user_attributes()) {
+      names.push_back(a.user);
+      if (!a.manager.empty()) names.push_back(a.manager);
+    }
+    for (const auto& r : people_->hr_records()) names.push_back(r.user);
+    redactor_ = std::make_shared<NameRedactor>(names);
+    redactor_generation_ = gen;
+  }
+  return redactor_;
+}
+
+std::string AuthService::cached_pseudonym(const std::string& user) const {
+  {
+    std::shared_lock lock(pseudonym_mu_);
+    if (auto it = pseudonym_of_.find(user); it != pseudonym_of_.end()) return it->second;
+  }
+  std::string p = pseudonyms_.pseudonym(user);
+  std::unique_lock lock(pseudonym_mu_);
+  if (pseudonym_of_.size() >= kMaxCachedPseudonyms) {
+    pseudonym_of_.clear();
+    users_of_pseudonym_.clear();
+  }
+  if (pseudonym_of_.emplace(user, p).second) users_of_pseudonym_.emplace(p, user);
+  return p;
+}
+
+std::vector<std::string> AuthService::users_with_pseudonym(const std::string& pseudonym,
+                                                           const std::vector<std::string>& candidates) const {
+  // Users not yet in the cache get their pseudonym once; after that this is lookups only.
+  {
+    std::vector<const std::string*> unknown;
+    {
+      std::shared_lock lock(pseudonym_mu_);
+      for (const auto& c : candidates)
+        if (!pseudonym_of_.count(c)) unknown.push_back(&c);
+    }
+    for (const auto* c : unknown) (void)cached_pseudonym(*c);
+  }
+  std::vector<std::string> out;
+  std::shared_lock lock(pseudonym_mu_);
+  auto [lo, hi] = users_of_pseudonym_.equal_range(pseudonym);
+  for (auto it = lo; it != hi; ++it)
+    if (std::binary_search(candidates.begin(), candidates.end(), it->second) ||
+        std::find(candidates.begin(), candidates.end(), it->second) != candidates.end())
+      out.push_back(it->second);
+  return out;
+}
+
 void AuthService::note_reveal(const std::string& actor, const std::string& user) const {
   if (!reveal_hook_) return;
   const std::int64_t t = clock_();
@@ -57,34 +112,88 @@ void AuthService::decorate(Caller& caller, const std::vector<RoleGroup>& groups)
       return user;
     };
   } else {
-    caller.show_name = [self](const std::string& user) { return self->pseudonyms_.pseudonym(user); };
+    caller.show_name = [self](const std::string& user) { return self->cached_pseudonym(user); };
+    // The names known when the request is authenticated: one lookup per request, not per string.
+    caller.hide_names = [self, names = redactor()](std::string_view text, const std::vector<std::string>& also) {
+      return names->replace(text, [self](const std::string& u) { return self->cached_pseudonym(u); }, also);
+    };
   }
   caller.filter_match = [self, reveal](const std::string& real, const std::string& given) {
     if (reveal && real == given) return true;
-    return self->pseudonyms_.pseudonym(real) == given;
+    return self->cached_pseudonym(real) == given;
   };
-  // Population: everyone when any group is unscoped.
-  bool everyone = groups.empty() && caller.permissions.any();
-  std::vector<const Scope*> scopes;
+  caller.filter_users = [self, reveal](const std::string& given, const std::vector<std::string>& candidates) {
+    std::vector<std::string> out;
+    if (reveal && std::find(candidates.begin(), candidates.end(), given) != candidates.end()) out.push_back(given);
+    if (Pseudonymizer::looks_like_pseudonym(given))
+      for (auto& u : self->users_with_pseudonym(given, candidates))
+        if (std::find(out.begin(), out.end(), u) == out.end()) out.push_back(std::move(u));
+    return out;
+  };
+  // Population, per permission: the groups that grant p decide what p shows. Everyone when any
+  // of them is unscoped; else the users whose attribute is one of their scopes' values. One
+  // group's scope never widens or narrows what another group's permissions show.
+  using Population = std::shared_ptr<const std::set<std::string>>;  // null: everyone
+  std::vector<std::pair<PermissionSet, const Scope*>> grants;
+  bool any_scoped = false;
   for (const auto& g : groups) {
-    if (g.scope.attribute.empty()) everyone = true;
-    else scopes.push_back(&g.scope);
+    grants.emplace_back(permissions_of(g.roles), g.scope.attribute.empty() ? nullptr : &g.scope);
+    any_scoped = any_scoped || !g.scope.attribute.empty();
   }
-  if (everyone || scopes.empty()) {
+  if (!any_scoped) {
+    caller.population_for = nullptr;
     caller.in_population = nullptr;
     return;
   }
-  auto allowed = std::make_shared<std::set<std::string>>();
-  for (const auto& a : *attributes()) {
-    for (const auto* s : scopes) {
-      const std::string& v = s->attribute == "department" ? a.department : a.region;
-      if (!v.empty() && std::find(s->values.begin(), s->values.end(), v) != s->values.end()) {
-        allowed->insert(a.user);
-        break;
-      }
+  std::shared_ptr<const std::vector<policy::UserAttributes>> attrs;
+  std::map<std::vector<const Scope*>, Population> made;  // permissions granted by the same groups share one
+  auto per_permission = std::make_shared<std::array<Population, kPermissionCount>>();
+  for (std::size_t p = 0; p < kPermissionCount; ++p) {
+    if (!caller.permissions.test(p)) {
+      (*per_permission)[p] = std::make_shared<std::set<std::string>>();  // not held: nobody
+      continue;
     }
+    std::vector<const Scope*> scopes;
+    bool everyone = false;
+    for (const auto& [perms, scope] : grants) {
+      if (!perms.test(p)) continue;
+      if (!scope) everyone = true;
+      else scopes.push_back(scope);
+    }
+    if (everyone) continue;  // null: everyone
+    auto [it, fresh] = made.try_emplace(scopes);
+    if (fresh) {
+      if (!attrs) attrs = attributes();
+      auto allowed = std::make_shared<std::set<std::string>>();
+      for (const auto& a : *attrs) {
+        for (const auto* s : scopes) {
+          const std::string& v = s->attribute == "department" ? a.department : a.region;
+          if (!v.empty() && std::find(s->values.begin(), s->values.end(), v) != s->values.end()) {
+            allowed->insert(a.user);
+            break;
+          }
+        }
+      }
+      it->second = std::move(allowed);
+    }
+    (*per_permission)[p] = it->second;
   }
-  caller.in_population = [allowed](const std::string& user) { return allowed->count(user) > 0; };
+  auto population = [](Population set) -> std::function<bool(const std::string&)> {
+    if (!set) return nullptr;
+    return [set = std::move(set)](const std::string& user) { return set->count(user) > 0; };
+  };
+  caller.population_for = [per_permission, population](Permission p) {
+    return population((*per_permission)[static_cast<std::size_t>(p)]);
+  };
+  // Until a route names its permission: only users visible under every held permission.
+  std::vector<Population> held;
+  for (std::size_t p = 0; p < kPermissionCount; ++p)
+    if (caller.permissions.test(p) && (*per_permission)[p]) held.push_back((*per_permission)[p]);
+  caller.in_population = [held](const std::string& user) {
+    for (const auto& s : held)
+      if (!s->count(user)) return false;
+    return true;
+  };
 }
 
 void AuthService::decorate_bootstrap(Caller& caller) const { decorate(caller, {}); }

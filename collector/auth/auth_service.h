@@ -4,10 +4,16 @@
 // Promises:
 // - authenticate_token() finds a token by its SHA-256 only; an unknown, revoked or expired token,
 //   or one of a disabled account, is an error that says which (the API's 401 message).
-// - A Caller's permissions are the union of its role groups' roles. Its population is everyone
-//   when any of its groups is unscoped, else the users whose department/region attribute (user
-//   attributes import) is one of its scoped groups' values; users without attributes are outside
-//   every scoped population.
+// - A Caller's permissions are the union of its role groups' roles. Its population is per
+//   permission (Caller::population_for): for permission p, everyone when any group granting p is
+//   unscoped, else the users whose department/region attribute (user attributes import) is one of
+//   the values of the scoped groups granting p; users without attributes are outside every scoped
+//   population. So an unscoped Auditors membership does not widen a scoped Analysts membership.
+// - Free text (Caller::hide_names) has the names of the directory's users (attributes, managers,
+//   HR records) replaced by their pseudonyms for callers shown pseudonyms (NameRedactor).
+// - Pseudonyms are computed once per user per run and indexed both ways, so a filter by a
+//   pseudonym resolves to the real user with hash lookups (Caller::filter_users), not one HMAC
+//   per stored user per request. The cache is bounded (kMaxCachedPseudonyms; cleared beyond).
 // - Names: shown as pseudonyms unless the caller holds reveal_names AND the deployment's
 //   [privacy] reveal_names is "by_role". Each reveal goes to the reveal hook (the audit log) at
 //   most once per caller and user per kRevealAuditWindow, so a long list is not one entry a row.
@@ -19,10 +25,13 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
+#include <unordered_map>
 #include <string>
 
 #include "collector/api/authenticator.h"
 #include "collector/auth/account_store.h"
+#include "collector/auth/name_redactor.h"
 #include "collector/auth/secrets.h"
 #include "collector/policy/directory.h"
 
@@ -35,6 +44,7 @@ inline constexpr std::int64_t kMaxTokenTtlNs = 365 * 86400 * kNsPerSec;
 inline constexpr int kMaxLoginFailures = 5;
 inline constexpr std::int64_t kLoginWindow = 15 * 60 * kNsPerSec;
 inline constexpr std::int64_t kRevealAuditWindow = 3600 * kNsPerSec;
+inline constexpr std::size_t kMaxCachedPseudonyms = 1'000'000;
 
 struct PrivacySettings {
   bool reveal_by_role = true;  // false: [privacy] reveal_names = "never"
@@ -79,6 +89,13 @@ class AuthService final : public Authenticator {
   void decorate(Caller& caller, const std::vector<RoleGroup>& groups) const;
   void note_reveal(const std::string& actor, const std::string& user) const;
   std::shared_ptr<const std::vector<policy::UserAttributes>> attributes() const;
+  // The names free text is searched for: users and managers of the attributes, users of the HR
+  // records; rebuilt when the directory's generation changes.
+  std::shared_ptr<const NameRedactor> redactor() const;
+  // pseudonyms_.pseudonym(user), remembered (HMAC once per user per run).
+  std::string cached_pseudonym(const std::string& user) const;
+  // The users of `candidates` whose pseudonym is `pseudonym` (an index grown as users appear).
+  std::vector<std::string> users_with_pseudonym(const std::string& pseudonym, const std::vector<std::string>& candidates) const;
 
   AccountStore& store_;
   Pseudonymizer pseudonyms_;
@@ -92,6 +109,11 @@ class AuthService final : public Authenticator {
   mutable std::mutex attr_mu_;
   mutable std::uint64_t attr_generation_ = 0;
   mutable std::shared_ptr<const std::vector<policy::UserAttributes>> attr_snapshot_;
+  mutable std::uint64_t redactor_generation_ = 0;
+  mutable std::shared_ptr<const NameRedactor> redactor_;
+  mutable std::shared_mutex pseudonym_mu_;
+  mutable std::unordered_map<std::string, std::string> pseudonym_of_;              // real -> pseudonym
+  mutable std::unordered_multimap<std::string, std::string> users_of_pseudonym_;   // pseudonym -> real
   std::mutex login_mu_;
   std::map<std::string, std::vector<std::int64_t>> failures_;  // "account:x" / "remote:y" -> times
   std::string dummy_hash_;  // verified against for unknown accounts, so timing says nothing

@@ -8,7 +8,8 @@
 // appended straight through EventStore::append_batches() (no TLS, no decode), so filling is quick.
 // Then the 30-day query for one user is timed --runs times (median, max): the first page with
 // its total through the store, the same through the HTTPS API handler (GET /api/v1/activity with
-// JSON, pseudonym resolution, cursor signing), and walking every page of it.
+// JSON, pseudonym resolution, cursor signing), and walking every page of it. Also the same user
+// filtered by the pseudonym an investigator without reveal_names sees, on /activity and /events.
 #include <time.h>
 #include <unistd.h>
 
@@ -24,6 +25,7 @@
 
 #include "collector/activity/activity_cursor.h"
 #include "collector/api/api_handler.h"
+#include "collector/auth/auth_service.h"
 #include "collector/store/sqlite_event_store.h"
 #include "shared/batch_codec.h"
 #include "shared/crypto.h"
@@ -234,6 +236,44 @@ int main(int argc, char** argv) {
     if (res.result_int() != 200) usage("API answered " + std::to_string(res.result_int()) + ": " + res.body());
     return std::to_string(res.body().size()) + " bytes of JSON";
   });
+  // Pseudonyms: an investigator without reveal_names filters by the pseudonym it is shown. The
+  // filter must become the indexed user query, not a scan of everyone's events.
+  {
+    auto accounts = auth::AccountStore::open(path + ".auth.db");
+    if (!accounts) usage("account store: " + accounts.error());
+    auto pz = auth::Pseudonymizer::from_key_file(path + ".pseudonym.key");
+    if (!pz) usage("pseudonym key: " + pz.error());
+    const std::string pseudonym = pz->pseudonym(user);
+    auth::AuthService svc(**accounts, *pz, nullptr, {});
+    auto hash = auth::hash_password("bench investigator password");
+    if (!hash) usage(hash.error());
+    if (auto a = (*accounts)->add_account("ivan", *hash, {"investigators"}, now_ns()); !a) usage(a.error());
+    auto token = svc.issue_token("ivan", "bench", "api", 3600 * 1'000'000'000LL);
+    if (!token) usage(token.error());
+    ApiHandler hp(*store, crypto::sha256_hex("bench-token"));
+    hp.set_activity(&cursors, nullptr);
+    hp.set_auth_service(&svc);
+    auto get = [&](const std::string& target, const std::string& bearer) {
+      HttpRequest req{http::verb::get, target, 11};
+      req.set(http::field::authorization, "Bearer " + bearer);
+      auto res = hp.handle(req);
+      if (res.result_int() != 200) usage(target + ": API answered " + std::to_string(res.result_int()) + ": " + res.body());
+      const auto at = res.body().find("\"count\":");
+      return "count " + res.body().substr(at + 8, res.body().find_first_of(",}", at) - at - 8) + ", " +
+             std::to_string(res.body().size()) + " bytes of JSON";
+    };
+    time_it("API pseudonymised: GET /api/v1/activity?user=PSEUDONYM&since=30d&limit=100&count=true",
+            [&] { return get("/api/v1/activity?user=" + pseudonym + "&since=30d&limit=100&count=true", token->first); });
+    time_it("API pseudonymised: GET /api/v1/events?user=PSEUDONYM&since=30d&limit=100",
+            [&] { return get("/api/v1/events?user=" + pseudonym + "&since=30d&limit=100", token->first); });
+    time_it("API real name (bootstrap token): GET /api/v1/events?user=U&since=30d&limit=100",
+            [&] { return get("/api/v1/events?user=" + user + "&since=30d&limit=100", "bench-token"); });
+    std::filesystem::remove(path + ".auth.db");
+    std::filesystem::remove(path + ".auth.db-wal");
+    std::filesystem::remove(path + ".auth.db-shm");
+    std::filesystem::remove(path + ".pseudonym.key");
+  }
+
   ActivityQuery walk = q;
   walk.count_total = false;
   walk.limit = 1000;

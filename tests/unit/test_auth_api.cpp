@@ -1,6 +1,7 @@
 // The API with accounts: login, 401 for expired/revoked tokens with a clear message, 403 by role,
 // the last admin (409), throttling (429), population scope and pseudonyms on alerts and people.
 #include <catch2/catch.hpp>
+#include <set>
 
 #include "collector/api/api_handler.h"
 #include "collector/auth/auth_service.h"
@@ -293,4 +294,138 @@ TEST_CASE("auth API: events through population scope and pseudonymous user filte
   // The most recent five of mallory's, oldest first.
   CHECK(scoped.body.at("events").at(4).at("path").as_string() == "/home/" + p_mallory + "/doc9");
   CHECK(call(*f.h, http::verb::get, "/api/v1/events?limit=100", emea).body.at("count").as_int64() == 10);
+}
+
+TEST_CASE("auth API: population scope is per permission, an unscoped group does not widen a scoped one", "[auth_api]") {
+  Fixture f;
+  // Analysts scoped to Sales (mallory) and the unscoped built-in Auditors.
+  RoleGroup sales{"sales-analysts", "", {"analyst"}, {"department", {"Sales"}}, false, {}};
+  REQUIRE(must(f.accounts->create_group(sales)).outcome == Outcome::Ok);
+  // Viewers of AMER (trent): read_alerts comes from both scoped groups, triage_alerts only from Sales.
+  RoleGroup amer{"amer-viewers", "", {"viewer"}, {"region", {"AMER"}}, false, {}};
+  REQUIRE(must(f.accounts->create_group(amer)).outcome == Outcome::Ok);
+  f.account("mixed", {"sales-analysts", "auditors"});
+  f.account("two-scopes", {"sales-analysts", "amer-viewers"});
+  f.account("wide", {"sales-analysts", "analysts"});
+
+  auto mixed = must(f.svc->authenticate_token(login(*f.h, "mixed", "password for mixed")));
+  CHECK(mixed.may(Permission::ReadAudit));
+  CHECK(mixed.may_see_user("mallory", Permission::TriageAlerts));
+  CHECK_FALSE(mixed.may_see_user("trent", Permission::TriageAlerts));
+  CHECK_FALSE(mixed.may_see_user("trent", Permission::ReadAlerts));
+  CHECK(mixed.may_see_user("trent", Permission::ReadAudit));
+  CHECK(mixed.may_see_user("someone-without-attributes", Permission::ReadAudit));
+  CHECK_FALSE(mixed.may_see_user("trent", Permission::ManageAccounts));  // not held: nobody
+  CHECK_FALSE(mixed.may_see_user("trent"));  // before a route names its permission: the narrowest
+  CHECK(mixed.scoped_for(Permission::ReadAlerts));
+  CHECK_FALSE(mixed.scoped_for(Permission::ReadAudit));
+  mixed.act_as(Permission::ReadAudit);
+  CHECK(mixed.may_see_user("trent"));
+  mixed.act_as(Permission::ReadAlerts);
+  CHECK_FALSE(mixed.may_see_user("trent"));
+  CHECK(mixed.may_see_user("mallory"));
+
+  auto two = must(f.svc->authenticate_token(login(*f.h, "two-scopes", "password for two-scopes")));
+  CHECK(two.may_see_user("trent", Permission::ReadAlerts));  // the union of the groups granting it
+  CHECK(two.may_see_user("mallory", Permission::ReadAlerts));
+  CHECK_FALSE(two.may_see_user("trent", Permission::TriageAlerts));
+  CHECK(two.may_see_user("mallory", Permission::TriageAlerts));
+
+  auto wide = must(f.svc->authenticate_token(login(*f.h, "wide", "password for wide")));
+  CHECK(wide.may_see_user("trent", Permission::TriageAlerts));  // an unscoped group granting it
+  CHECK_FALSE(wide.scoped_for(Permission::ReadAlerts));
+
+  // Over the API: the alerts routes show Sales only; whoami says which permissions are scoped.
+  const auto token = login(*f.h, "mixed", "password for mixed");
+  auto alerts = call(*f.h, http::verb::get, "/api/v1/alerts", token);
+  REQUIRE(alerts.status == 200);
+  REQUIRE(alerts.body.at("count").as_int64() == 1);
+  CHECK(alerts.body.at("alerts").at(0).at("user").as_string() == f.svc->pseudonyms().pseudonym("mallory"));
+  auto who = call(*f.h, http::verb::get, "/api/v1/whoami", token);
+  REQUIRE(who.status == 200);
+  CHECK(who.body.at("scoped").as_bool());
+  std::set<std::string> scoped;
+  for (const auto& p : who.body.at("scoped_permissions").as_array()) scoped.insert(std::string(p.as_string()));
+  CHECK(scoped.count("triage_alerts") == 1);
+  CHECK(scoped.count("read_alerts") == 1);
+  CHECK(scoped.count("read_audit") == 0);
+  CHECK(scoped.count("read_health") == 0);  // auditors grant it unscoped
+  // The unscoped group alone: whoami says unscoped.
+  f.account("just-auditor", {"auditors"});
+  auto plain = call(*f.h, http::verb::get, "/api/v1/whoami", login(*f.h, "just-auditor", "password for just-auditor"));
+  CHECK_FALSE(plain.body.at("scoped").as_bool());
+}
+
+TEST_CASE("auth API: no real name in any answer for a pseudonymised caller, free text included", "[auth_api][privacy]") {
+  Fixture f;
+  f.dir->add(make_policy("p-departing", Template::DataTheftDepartingUsers, 1));
+  f.dir->add(HrRecord{"mallory", HrEventKind::Resignation, f.clock - 3 * 86400 * kSec,
+                      "mallory resigned; trent (her manager) asked mallory to hand over", "hr.csv:2"});
+  f.dir->add(UserAttributes{"mallory", "Sales", "EMEA", "trent", {}, "mallory@corp.example"});
+  auto copy = exfil("mallory", "/home/mallory/trent-and-mallory-plans.docx", f.clock - kHour);
+  f.engine->on_events("dev-1", {copy});
+  f.account("ana", {"analysts"});
+  RoleGroup r{"revealers", "", {"analyst", "name_reveal"}, {}, false, {}};
+  REQUIRE(must(f.accounts->create_group(r)).outcome == Outcome::Ok);
+  f.account("named", {"revealers"});
+  const auto ana = login(*f.h, "ana", "password for ana");
+  const auto named = login(*f.h, "named", "password for named");
+
+  std::vector<std::string> alert_ids;
+  auto list = call(*f.h, http::verb::get, "/api/v1/alerts", ana);
+  REQUIRE(list.status == 200);
+  for (const auto& a : list.body.at("alerts").as_array()) alert_ids.emplace_back(a.at("id").as_string());
+  REQUIRE(alert_ids.size() >= 2);
+  // (/hr and /users/attributes need the SQLite policy store; the integration test reads them.)
+  std::vector<std::pair<std::string, std::string>> gets{{"/api/v1/alerts", ana}, {"/api/v1/users/in-scope", ana}};
+  for (const auto& id : alert_ids) gets.emplace_back("/api/v1/alerts/" + id, ana);
+  bool departing_seen = false;
+  for (const auto& [target, token] : gets) {
+    auto r = call(*f.h, http::verb::get, target, token);
+    INFO(target << " -> " << json::serialize(r.body));
+    REQUIRE(r.status == 200);
+    const std::string text = json::serialize(r.body);
+    CHECK(text.find("mallory") == std::string::npos);
+    CHECK(text.find("trent") == std::string::npos);
+    departing_seen = departing_seen || text.find("hand over") != std::string::npos;
+  }
+  CHECK(departing_seen);  // the HR detail really is in the answers, with its names replaced
+  const auto p_mallory = f.svc->pseudonyms().pseudonym("mallory");
+  const auto p_trent = f.svc->pseudonyms().pseudonym("trent");
+  std::string detail;
+  for (const auto& id : alert_ids) {
+    auto a = call(*f.h, http::verb::get, "/api/v1/alerts/" + id, ana);
+    if (a.body.at("policy_id").as_string() == "p-departing") detail = std::string(a.body.at("trigger").at("detail").as_string());
+  }
+  CHECK(detail == "resignation: " + p_mallory + " resigned; " + p_trent + " (her manager) asked " + p_mallory + " to hand over");
+
+  // Shown real names, the same answers keep them (and the test data does hold them).
+  std::string revealed;
+  for (const auto& id : alert_ids) revealed += json::serialize(call(*f.h, http::verb::get, "/api/v1/alerts/" + id, named).body);
+  CHECK(revealed.find("mallory resigned; trent") != std::string::npos);
+  CHECK(revealed.find("trent-and-mallory-plans.docx") != std::string::npos);
+}
+
+TEST_CASE("auth: a user filter resolves through the pseudonym cache, up front", "[auth_api][privacy]") {
+  Fixture f;
+  f.account("ana", {"analysts"});
+  RoleGroup r{"revealers", "", {"analyst", "name_reveal"}, {}, false, {}};
+  REQUIRE(must(f.accounts->create_group(r)).outcome == Outcome::Ok);
+  f.account("named", {"revealers"});
+  auto ana = must(f.svc->authenticate_token(login(*f.h, "ana", "password for ana")));
+  auto named = must(f.svc->authenticate_token(login(*f.h, "named", "password for named")));
+  const std::vector<std::string> users{"alice", "bob", "mallory", "trent"};
+  const auto p_bob = f.svc->pseudonyms().pseudonym("bob");
+  CHECK(ana.users_named(p_bob, users) == std::vector<std::string>{"bob"});
+  CHECK(ana.users_named("bob", users).empty());  // a real name under pseudonyms matches nothing
+  CHECK(ana.users_named(f.svc->pseudonyms().pseudonym("carol"), users).empty());  // not a candidate
+  CHECK(named.users_named("bob", users) == std::vector<std::string>{"bob"});
+  CHECK(named.users_named(p_bob, users) == std::vector<std::string>{"bob"});
+  // The same answers as checking each user, from the cache on the second call too.
+  for (int round = 0; round < 2; ++round)
+    for (const auto& u : users) {
+      const auto p = f.svc->pseudonyms().pseudonym(u);
+      CHECK(ana.users_named(p, users) == std::vector<std::string>{u});
+      CHECK(ana.shown_user(u) == p);
+    }
 }
