@@ -15,7 +15,8 @@
 # file.create events reached the collector.
 #
 # Knobs: BENCH_OVERHEAD_FILES (100000), BENCH_OVERHEAD_DIRS (100), BENCH_OVERHEAD_RUNS (3),
-# BENCH_OVERHEAD_MODES ("whole watch"), BENCH_KEEP=1 keeps the temp dir, BENCH_AGENT_SET="key = value"
+# BENCH_OVERHEAD_MODES ("whole watch"), BENCH_OVERHEAD_FS (loop: a fresh ext4 image for the
+# workload, the default; host: the host's disk), BENCH_KEEP=1 keeps the temp dir, BENCH_AGENT_SET="key = value"
 # adds a top-level setting to the agent's agent.toml (e.g. "capture_batch_ms = 0" for comparison).
 # Everything it starts is stopped, and its temp dir removed, on exit.
 set -uo pipefail
@@ -56,6 +57,7 @@ stop_pid() {  # SIGTERM, then SIGKILL after 20 s; only processes this script sta
 cleanup() {
   local i
   for ((i = ${#PIDS[@]} - 1; i >= 0; i--)); do stop_pid "${PIDS[i]}"; done
+  if [[ -n ${FS:-} ]] && mountpoint -q "$FS"; then umount "$FS" || umount -l "$FS"; fi
   if [[ ${BENCH_KEEP:-0} == 1 ]]; then echo "bench_agent_overhead: kept $WORK"; else rm -rf "$WORK"; fi
 }
 trap cleanup EXIT
@@ -140,12 +142,31 @@ printf '{"exclude_paths": ["%s"]}\n' "$CDIR" >"$WORK/collection.json"
 "${CTL[@]}" config set "$WORK/collection.json" >/dev/null || die "config set failed"
 DEVICE=$(sed -n 's/^device_id = "\(.*\)"/\1/p' "$ADIR/agent.toml")
 
+# The workload runs on an ext4 made for this run (a sparse image on a loop device): ext4 avoids
+# reusing inodes freed in the last minutes and scans its inode tables to do so
+# (recently_deleted), so creating files right after a large rm -rf on the same filesystem costs
+# seconds of system time that have nothing to do with the agent; earlier runs of this script and
+# anything else on the host's disk did exactly that. BENCH_OVERHEAD_FS=host uses the host's disk.
+FS=
+if [[ ${BENCH_OVERHEAD_FS:-loop} == loop ]]; then
+  FS=$WORK/fs
+  mkdir -p "$FS"
+  INODES=$(( FILES * 2 * (RUNS * (1 + $(wc -w <<<"$MODES"))) + 4 * DIRS * RUNS * 4 + 10000 ))
+  truncate -s $(( (FILES * 2 * RUNS * (1 + $(wc -w <<<"$MODES")) * 4096 / 1048576) + 2048 ))M "$WORK/fs.img" &&
+    mkfs.ext4 -q -F -N "$INODES" "$WORK/fs.img" && mount -o loop "$WORK/fs.img" "$FS" ||
+    die "cannot make the workload's ext4 (BENCH_OVERHEAD_FS=host runs on the host's disk instead)"
+  echo "workload filesystem: a fresh ext4 on $(findmnt -no SOURCE "$FS") ($INODES inodes)"
+else
+  FS=
+fi
+WL=${FS:-$WORK}
+
 declare -A WALL CREATE COPY HWM CPU_W CPU_T SEEN COLL WCPU
 run=0
 for ((r = 1; r <= RUNS; r++)); do
   # baseline
   run=$((run + 1))
-  d=$WORK/w$run
+  d=$WL/w$run
   read -r c p t u < <(workload "$d")
   WALL[base]+="$t "; CREATE[base]+="$c "; COPY[base]+="$p "; WCPU[base]+="$u "
   echo "run $r baseline:        create ${c}s, copy ${p}s, total ${t}s (workload CPU ${u}s)"
@@ -154,7 +175,7 @@ for ((r = 1; r <= RUNS; r++)); do
   # rm -rf pay seconds of system time that had nothing to do with the agent.
   for mode in $MODES; do
     run=$((run + 1))
-    d=$WORK/w$run
+    d=$WL/w$run
     mkdir -p "$d"
     args=()
     [[ $mode == watch ]] && args=(--watch "$d")
