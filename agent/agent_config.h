@@ -22,6 +22,8 @@
 // firewall, sudoers, PAM, sshd, audit, LSM and screen-lock settings, and to the agent's own files;
 // session_capture (true), utmp_path ("/var/run/utmp"): logon/logoff/lock/unlock. See
 // docs/SECURITY_SETTINGS.md.
+// capture_batch_ms = 20: after a drain of file activity the agent pauses its poll this long, so a
+// storm is read in batches (docs/DECISIONS.md); 0 drains on every wakeup.
 // cpu_limit_percent = 25, rss_limit_mb = 200, watchdog_interval_ms = 5000: the watchdog's limits
 // (docs/WATCHDOG.md); over them the agent sheds classification and says so in agent.health.
 #pragma once

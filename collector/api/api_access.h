@@ -76,9 +76,6 @@ struct Caller {
   }
   std::string shown_user(const std::string& user) const { return show_name ? show_name(user) : user; }
 
-  // auth (collector/auth): a user filter given by the client matches a real user when it is the
-  // name this caller is shown for that user (its pseudonym, or the real name when names are
-  // revealed to it). Null filter_match: the name show_name gives (or the real one without it).
   // auth: free text (HR detail, trigger detail, reasons, notes, paths) with the real names of the
   // users it knows of, and of `also`, replaced by what this caller is shown for them. Null: the
   // caller is shown real names, the text stays as it is.
@@ -87,6 +84,9 @@ struct Caller {
     return hide_names ? hide_names(text, also) : std::string(text);
   }
 
+  // auth (collector/auth): a user filter given by the client matches a real user when it is the
+  // name this caller is shown for that user (its pseudonym, or the real name when names are
+  // revealed to it). Null filter_match: the name show_name gives (or the real one without it).
   std::function<bool(const std::string& real_user, const std::string& given)> filter_match;
   // auth: the users among `candidates` that a user filter `given` names (user_filter_matches for
   // each), answered from the deployment's pseudonym cache so a filter does not hash every stored

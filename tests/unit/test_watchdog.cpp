@@ -145,3 +145,22 @@ TEST_CASE("agent.toml carries the watchdog limits", "[watchdog]") {
     CHECK(r.error().find("bad.toml:3") != std::string::npos);
   }
 }
+
+TEST_CASE("agent.toml carries capture_batch_ms: 20 by default, 0 allowed, checked", "[agent_config]") {
+  vigil::test::TempDir d("vigil-batchcfg");
+  const std::string base = "server = \"h:1\"\ndevice_id = \"d\"\n";
+  auto c = vigil::test::must(load_agent_config(d.write("a.toml", base)));
+  CHECK(c.capture_batch_ms == 20);
+  c = vigil::test::must(load_agent_config(d.write("b.toml", base + "capture_batch_ms = 0\n")));
+  CHECK(c.capture_batch_ms == 0);
+  c.capture_batch_ms = 35;
+  c = vigil::test::must(load_agent_config(d.write("r.toml", render_agent_config(c))));  // round trip
+  CHECK(c.capture_batch_ms == 35);
+  for (const char* bad : {"capture_batch_ms = -1\n", "capture_batch_ms = 1001\n", "capture_batch_ms = \"5\"\n"}) {
+    auto r = load_agent_config(d.write("bad.toml", base + bad));
+    INFO(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().find("bad.toml:3") != std::string::npos);
+    CHECK(r.error().find("capture_batch_ms") != std::string::npos);
+  }
+}
