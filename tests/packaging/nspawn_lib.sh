@@ -3,7 +3,8 @@
 # own, runs commands in it, and halts it. The root is booted with --volatile=overlay: every run
 # starts from the same pristine root and leaves nothing in it.
 #
-# The caller sets T (a scratch directory) and defines skip() and fail(); this file provides:
+# The caller sets T (a scratch directory) and NSPAWN_TEST (its name); this file provides:
+#   skip MSG / fail MSG       exit 77 loudly / exit 1 with the container's journal
 #   nspawn_preflight ROOT     skip (77, loudly) unless everything a boot needs is here
 #   nspawn_boot ROOT NAME [nspawn options...]   boot; returns when systemd reports the boot done
 #   ct CMD...                 run CMD in the booted container (its namespaces, a clean env)
@@ -14,6 +15,20 @@
 
 NSPAWN_PID=""
 CT_LEADER=""
+
+# The test scripts' exits: 77 (skipped, loudly) and 1 with the container's journal when it runs.
+skip() {
+  printf '\n######## SKIPPED: %s: %s ########\n\n' "${NSPAWN_TEST:-packaging test}" "$*" >&2
+  exit 77
+}
+fail() {
+  printf '\nFAIL: %s\n' "$*" >&2
+  if [ -n "${CT_LEADER:-}" ] && kill -0 "${NSPAWN_PID:-0}" 2>/dev/null; then
+    echo "--- journal (last 60 lines)" >&2
+    ct journalctl --no-pager -n 60 >&2 2>/dev/null || true
+  fi
+  exit 1
+}
 
 nspawn_preflight() {
   local root=$1 tool

@@ -28,19 +28,8 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 BUILD=$(cd "${1:?usage: systemd_boot.sh BUILD_DIR}" && pwd)
 ROOT=${VIGIL_TEST_ROOT:-/var/cache/vigil-test-root}
 
-skip() {
-  printf '\n######## SKIPPED: booted-systemd packaging test: %s ########\n\n' "$*" >&2
-  exit 77
-}
+NSPAWN_TEST="booted-systemd packaging test"  # names the test in skip() and fail() (nspawn_lib.sh)
 T=""
-fail() {
-  printf '\nFAIL: %s\n' "$*" >&2
-  if [ -n "${CT_LEADER:-}" ] && kill -0 "${NSPAWN_PID:-0}" 2>/dev/null; then
-    echo "--- journal (last 60 lines)" >&2
-    ct journalctl --no-pager -n 60 >&2 2>/dev/null || true
-  fi
-  exit 1
-}
 . "$HERE/nspawn_lib.sh"
 nspawn_preflight "$ROOT"
 for tool in cpack dpkg-deb; do command -v "$tool" >/dev/null || skip "$tool is not available"; done
