@@ -4,6 +4,8 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <limits>
+#include <string>
+#include <vector>
 
 #include "collector/api/api_handler.h"
 #include "collector/audit/audit_log.h"
@@ -33,16 +35,21 @@ Result<std::int64_t> parse_count(std::string_view name, const std::string& value
   return n;
 }
 
-json::object record_to_json(const audit::AuditRecord& r) {
+// Target and detail name monitored users (a reveal's target is one; filters and paths in the
+// detail may hold more): an auditor who is shown pseudonyms reads pseudonyms here too. The
+// actors are the accounts of the people working in Vigil, shown as they are. The hash is the
+// stored record's, which `verify` checks on the server.
+json::object record_to_json(const audit::AuditRecord& r, const Caller& caller) {
+  const std::vector<std::string> also = r.action == "reveal_names" ? std::vector<std::string>{r.target} : std::vector<std::string>{};
   json::object o;
   o["id"] = r.id;
   o["time"] = format_rfc3339(r.time_ns, 3);
   o["actor"] = r.actor;
   o["remote"] = r.remote;
   o["action"] = r.action;
-  o["target"] = r.target;
+  o["target"] = caller.shown_text(r.target, also);
   o["status"] = r.status;
-  o["detail"] = r.detail;
+  o["detail"] = caller.shown_text(r.detail, also);
   o["count"] = r.count;
   o["hash"] = r.hash;
   return o;
@@ -87,7 +94,7 @@ Dispatch ApiHandler::list_audit(const RouteCall& c) const {
                     auto page = log->list(q);
                     if (!page) return error_response(http::status::internal_server_error, "audit log: " + page.error());
                     json::array list;
-                    for (const auto& r : page->records) list.emplace_back(record_to_json(r));
+                    for (const auto& r : page->records) list.emplace_back(record_to_json(r, caller));
                     json::object o;
                     o["count"] = list.size();
                     o["records"] = std::move(list);

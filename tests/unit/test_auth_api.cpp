@@ -4,6 +4,7 @@
 #include <set>
 
 #include "collector/api/api_handler.h"
+#include "collector/audit/audit_log.h"
 #include "collector/auth/auth_service.h"
 #include "collector/store/sqlite_event_store.h"
 #include "shared/batch_codec.h"
@@ -428,4 +429,37 @@ TEST_CASE("auth: a user filter resolves through the pseudonym cache, up front", 
       CHECK(ana.users_named(p, users) == std::vector<std::string>{u});
       CHECK(ana.shown_user(u) == p);
     }
+}
+
+TEST_CASE("auth API: an auditor shown pseudonyms reads pseudonyms in the audit log too", "[auth_api][privacy]") {
+  Fixture f;
+  auto log = must(audit::AuditLog::open(f.tmp.path.string()));
+  f.h->set_audit_sink(log.get());
+  f.h->set_audit_log(log.get());
+  RoleGroup r{"revealers", "", {"analyst", "name_reveal"}, {}, false, {}};
+  REQUIRE(must(f.accounts->create_group(r)).outcome == Outcome::Ok);
+  f.account("named", {"revealers"});
+  f.account("aud", {"auditors"});
+  // A reveal (target: the real user) and an export whose filter names users (in the detail).
+  REQUIRE(call(*f.h, http::verb::get, "/api/v1/alerts", login(*f.h, "named", "password for named")).status == 200);
+  Caller investigator;
+  investigator.name = "inv";
+  REQUIRE(f.h->audit(investigator, "export", "activity-1.csv", 200, "user=mallory&path=/home/trent/*").ok());
+  const std::string p_mallory = f.svc->pseudonyms().pseudonym("mallory");
+
+  auto seen = call(*f.h, http::verb::get, "/api/v1/audit?limit=1000", login(*f.h, "aud", "password for aud"));
+  REQUIRE(seen.status == 200);
+  const std::string text = json::serialize(seen.body);
+  INFO(text);
+  CHECK(text.find("\"reveal_names\"") != std::string::npos);  // the reveal is there
+  CHECK(text.find(p_mallory) != std::string::npos);           // under the pseudonym
+  CHECK(text.find("mallory") == std::string::npos);
+  CHECK(text.find("trent") == std::string::npos);
+  // The bootstrap admin token is shown real names: the same records name mallory.
+  auto admin = call(*f.h, http::verb::get, "/api/v1/audit?limit=1000", kAdminToken);
+  REQUIRE(admin.status == 200);
+  CHECK(json::serialize(admin.body).find("\"target\":\"mallory\"") != std::string::npos);
+  auto verify = call(*f.h, http::verb::get, "/api/v1/audit/verify", login(*f.h, "aud", "password for aud"));
+  REQUIRE(verify.status == 200);
+  CHECK(verify.body.at("ok").as_bool());
 }
