@@ -269,14 +269,20 @@ Result<ExportStatus> find_export(const ActivityExports& exports, const std::stri
   return *s;
 }
 
+// What both export routes check before their storage job: no query, exports kept, a valid name.
+std::optional<Dispatch> refuse_export_request(const RouteCall& c, const ActivityExports* exports) {
+  if (auto q = checked_query(c.query, {}); !q) return bad_request(q.error());
+  if (!exports) return unavailable();
+  if (!ActivityExports::valid_name(c.params[0]))
+    return bad_request("'" + valid_utf8(c.params[0]) + "' is not an export name (activity-<32 hex digits>.csv or .jsonl)");
+  return std::nullopt;
+}
+
 }  // namespace
 
 Dispatch ApiHandler::activity_export_status(const RouteCall& c) const {
-  if (auto q = checked_query(c.query, {}); !q) return bad_request(q.error());
-  if (!activity_exports_) return unavailable();
+  if (auto refused = refuse_export_request(c, activity_exports_)) return std::move(*refused);
   const std::string& name = c.params[0];
-  if (!ActivityExports::valid_name(name))
-    return bad_request("'" + valid_utf8(name) + "' is not an export name (activity-<32 hex digits>.csv or .jsonl)");
   return Dispatch{std::nullopt, [this, name, caller = c.caller] {
                     auto s = find_export(*activity_exports_, name, caller);
                     if (!s) return error_response(http::status::not_found, s.error());
@@ -285,11 +291,8 @@ Dispatch ApiHandler::activity_export_status(const RouteCall& c) const {
 }
 
 Dispatch ApiHandler::activity_export_content(const RouteCall& c) const {
-  if (auto q = checked_query(c.query, {}); !q) return bad_request(q.error());
-  if (!activity_exports_) return unavailable();
+  if (auto refused = refuse_export_request(c, activity_exports_)) return std::move(*refused);
   const std::string& name = c.params[0];
-  if (!ActivityExports::valid_name(name))
-    return bad_request("'" + valid_utf8(name) + "' is not an export name (activity-<32 hex digits>.csv or .jsonl)");
   return Dispatch{std::nullopt, [this, name, caller = c.caller] {
                     auto s = find_export(*activity_exports_, name, caller);
                     if (!s) return error_response(http::status::not_found, s.error());
