@@ -847,25 +847,37 @@ struct FanotifySource::Impl {
     return false;
   }
 
-  // lstat by path; past PATH_MAX by the directory handle instead.
-  void stat_entry(agent::FileActivity& a, const DirEntryRef* ref) {
+  // What lstat said of a record's entry: taken at most once per record, however many actions
+  // the kernel merged into it (a new file's create and close-after-write come as one record).
+  struct EntryStat {
+    bool taken = false;
+    bool found = false;
     struct stat st {};
-    if (::lstat(a.path.c_str(), &st) == 0) {
-      fill_from_stat(a, st);
-      return;
-    }
-    if (errno != ENAMETOOLONG || ref == nullptr) return;  // gone already: zeros
+  };
+
+  // lstat by path; past PATH_MAX by the directory handle instead.
+  bool lookup_entry(const std::string& path, const DirEntryRef* ref, struct stat& st) {
+    if (::lstat(path.c_str(), &st) == 0) return true;
+    if (errno != ENAMETOOLONG || ref == nullptr) return false;  // gone already
     int mfd = mount_fd(ref->fsid);
     UniqueFd dir = mfd >= 0 ? open_handle(mfd, *ref) : UniqueFd();
     std::string name(ref->name);
-    if (dir && ::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0) fill_from_stat(a, st);
+    return dir && ::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+  }
+
+  const EntryStat& stat_entry(const std::string& path, const DirEntryRef* ref, EntryStat& es) {
+    if (!es.taken) {
+      es.taken = true;
+      es.found = lookup_entry(path, ref, es.st);
+    }
+    return es;
   }
 
   // --- turning records into activities --------------------------------------------------------
 
   void emit(agent::FileAction action, std::string path, std::string old_path, bool is_dir,
             const agent::ProcessInfo& proc, std::int64_t now, const DirEntryRef* ref,
-            const Sink& sink, agent::DrainStats& stats) {
+            const Sink& sink, agent::DrainStats& stats, EntryStat* entry = nullptr) {
     agent::FileActivity a;
     a.action = action;
     a.path = std::move(path);
@@ -873,13 +885,14 @@ struct FanotifySource::Impl {
     a.is_dir = is_dir;
     a.time_ns = now;
     a.process = proc;
+    EntryStat own;
+    EntryStat& es = entry ? *entry : own;
     if (action == agent::FileAction::Read) {
       // Reads matter only for regular files that are still there (not FIFOs, devices, sockets).
-      struct stat st {};
-      if (::lstat(a.path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) return;
-      fill_from_stat(a, st);
+      if (!stat_entry(a.path, ref, es).found || !S_ISREG(es.st.st_mode)) return;
+      fill_from_stat(a, es.st);
     } else if (action != agent::FileAction::Delete) {
-      stat_entry(a, ref);
+      if (stat_entry(a.path, ref, es).found) fill_from_stat(a, es.st);  // gone already: zeros
     }
     sink(std::move(a));
     ++stats.activities;
@@ -960,7 +973,8 @@ struct FanotifySource::Impl {
     if (actions.empty()) return;
     const agent::ProcessInfo proc = procs.lookup(rec.pid);
     const bool is_dir = rec.mask & FAN_ONDIR;
-    for (FileAction a : actions) emit(a, *path, {}, is_dir, proc, now, &*rec.dir, sink, stats);
+    EntryStat entry;
+    for (FileAction a : actions) emit(a, *path, {}, is_dir, proc, now, &*rec.dir, sink, stats, &entry);
   }
 
   void handle_rename(const Record& rec, std::int64_t now, const Sink& sink, agent::DrainStats& stats) {

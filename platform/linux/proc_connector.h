@@ -75,8 +75,9 @@ class ProcConnector {
     bool realtime = true;
     // After each process event, poll without sleeping for this long: waking a CPU that went idle
     // (deep C-state; a halted virtual CPU) can take longer than a short process lives, and
-    // process activity comes in bursts. Bounded to 2% of one CPU over time (250 ms at once), and
-    // only with 2+ CPUs. 0: never.
+    // process activity comes in bursts. Bounded to 2% of one CPU over time (250 ms at once), only
+    // with 2+ CPUs, and only while no task waits for a CPU (runnable_tasks.h): on a busy machine
+    // no CPU is halted and the spin would only slow the work down. 0: never.
     std::int64_t stay_awake_ns = 2'000'000;
   };
 

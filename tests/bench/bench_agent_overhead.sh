@@ -17,7 +17,8 @@
 # Knobs: BENCH_OVERHEAD_FILES (100000), BENCH_OVERHEAD_DIRS (100), BENCH_OVERHEAD_RUNS (3),
 # BENCH_OVERHEAD_MODES ("whole watch"), BENCH_OVERHEAD_FS (loop: a fresh ext4 image for the
 # workload, the default; host: the host's disk), BENCH_KEEP=1 keeps the temp dir, BENCH_AGENT_SET="key = value"
-# adds a top-level setting to the agent's agent.toml (e.g. "capture_batch_ms = 0" for comparison).
+# adds a top-level setting to the agent's agent.toml (e.g. "capture_batch_ms = 0" for comparison),
+# BENCH_AGENT_WRAP="nice -n 10" runs the agent under that command prefix.
 # Everything it starts is stopped, and its temp dir removed, on exit.
 set -uo pipefail
 
@@ -142,44 +143,60 @@ printf '{"exclude_paths": ["%s"]}\n' "$CDIR" >"$WORK/collection.json"
 "${CTL[@]}" config set "$WORK/collection.json" >/dev/null || die "config set failed"
 DEVICE=$(sed -n 's/^device_id = "\(.*\)"/\1/p' "$ADIR/agent.toml")
 
-# The workload runs on an ext4 made for this run (a sparse image on a loop device): ext4 avoids
-# reusing inodes freed in the last minutes and scans its inode tables to do so
-# (recently_deleted), so creating files right after a large rm -rf on the same filesystem costs
-# seconds of system time that have nothing to do with the agent; earlier runs of this script and
-# anything else on the host's disk did exactly that. BENCH_OVERHEAD_FS=host uses the host's disk.
+# Each run's workload gets an ext4 of its own, made right before it (a sparse image on a loop
+# device, inode tables written out by mkfs so no lazy-init thread works during the run), and
+# unmounted after it (that unmount's writeback is not timed). So every run starts from the same
+# state: a shared filesystem made later runs slower as it filled (baseline 8.9 -> 13.2 s), and
+# ext4 avoids reusing inodes freed in the last minutes by scanning its inode tables
+# (recently_deleted), which charged an earlier run's deletion to whichever run came next.
+# Modes are rotated (run 1: baseline, whole, watch; run 2: whole, watch, baseline; ...) so no
+# mode always runs first or right after another's writeback. BENCH_OVERHEAD_FS=host runs every
+# workload in the temp dir on the host's disk instead.
 FS=
+IMG=$WORK/fs.img
 if [[ ${BENCH_OVERHEAD_FS:-loop} == loop ]]; then
   FS=$WORK/fs
   mkdir -p "$FS"
-  INODES=$(( FILES * 2 * (RUNS * (1 + $(wc -w <<<"$MODES"))) + 4 * DIRS * RUNS * 4 + 10000 ))
-  truncate -s $(( (FILES * 2 * RUNS * (1 + $(wc -w <<<"$MODES")) * 4096 / 1048576) + 2048 ))M "$WORK/fs.img" &&
-    mkfs.ext4 -q -F -N "$INODES" "$WORK/fs.img" && mount -o loop "$WORK/fs.img" "$FS" ||
-    die "cannot make the workload's ext4 (BENCH_OVERHEAD_FS=host runs on the host's disk instead)"
-  echo "workload filesystem: a fresh ext4 on $(findmnt -no SOURCE "$FS") ($INODES inodes)"
-else
-  FS=
+  echo "workload filesystem: a fresh ext4 (loop device) per run"
 fi
+fresh_fs() {  # an empty ext4 mounted on $FS for the next run (a no-op with BENCH_OVERHEAD_FS=host)
+  [[ -n $FS ]] || return 0
+  drop_fs
+  local inodes=$(( FILES * 2 + 4 * DIRS + 10000 ))
+  truncate -s $(( FILES * 2 * 4096 / 1048576 + 1024 ))M "$IMG" &&
+    mkfs.ext4 -q -F -N "$inodes" -E lazy_itable_init=0,lazy_journal_init=0 "$IMG" &&
+    mount -o loop "$IMG" "$FS" ||
+    die "cannot make the workload's ext4 (BENCH_OVERHEAD_FS=host runs on the host's disk instead)"
+  sync
+  echo 3 >/proc/sys/vm/drop_caches 2>/dev/null || true
+}
+drop_fs() {
+  [[ -n $FS ]] || return 0
+  if mountpoint -q "$FS"; then umount "$FS" || umount -l "$FS"; fi
+  rm -f "$IMG"
+}
 WL=${FS:-$WORK}
 
 declare -A WALL CREATE COPY HWM CPU_W CPU_T SEEN COLL WCPU
+read -r -a MODE_LIST <<<"base $MODES"
 run=0
 for ((r = 1; r <= RUNS; r++)); do
-  # baseline
-  run=$((run + 1))
-  d=$WL/w$run
-  read -r c p t u < <(workload "$d")
-  WALL[base]+="$t "; CREATE[base]+="$c "; COPY[base]+="$p "; WCPU[base]+="$u "
-  echo "run $r baseline:        create ${c}s, copy ${p}s, total ${t}s (workload CPU ${u}s)"
-  # Trees are kept until the end: ext4 avoids reusing inodes freed in the last minutes and scans
-  # the inode tables to do so (recently_deleted), which made every run after a 200,000-file
-  # rm -rf pay seconds of system time that had nothing to do with the agent.
-  for mode in $MODES; do
+  for ((m = 0; m < ${#MODE_LIST[@]}; m++)); do
+    mode=${MODE_LIST[(m + r - 1) % ${#MODE_LIST[@]}]}
     run=$((run + 1))
+    fresh_fs
     d=$WL/w$run
     mkdir -p "$d"
+    if [[ $mode == base ]]; then
+      read -r c p t u < <(workload "$d")
+      WALL[base]+="$t "; CREATE[base]+="$c "; COPY[base]+="$p "; WCPU[base]+="$u "
+      echo "run $r baseline:        create ${c}s, copy ${p}s, total ${t}s (workload CPU ${u}s)"
+      continue
+    fi
     args=()
     [[ $mode == watch ]] && args=(--watch "$d")
-    "$BIN/vigil-agent" run --data-dir "$ADIR" "${args[@]}" >>"$WORK/agent-$mode.log" 2>&1 &
+    # shellcheck disable=SC2086  # BENCH_AGENT_WRAP is a command prefix, split on purpose
+    ${BENCH_AGENT_WRAP:-} "$BIN/vigil-agent" run --data-dir "$ADIR" "${args[@]}" >>"$WORK/agent-$mode.log" 2>&1 &
     apid=$!
     PIDS+=("$apid")
     sleep 3
