@@ -297,7 +297,7 @@ struct ActivityDeriver::Impl {
 
   void on_write(const FileActivity& a, std::vector<v1::Event>& out) {
     const VolumeActivity* vol = exfil_volume(a.path);
-    auto sniffed = sniff_file(a.path);
+    auto sniffed = a.content ? Result<ContentType>(*a.content) : sniff_file(a.path);
     const ContentType content = sniffed ? *sniffed : ContentType::Unknown;
     if (!vol && !is_archive(content)) {
       derive(a, nullptr, content, "", false, out);  // a mismatch at most

@@ -5,10 +5,12 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <variant>
 #include <vector>
 
+#include "shared/content_type.h"
 #include "shared/result.h"
 
 namespace vigil::agent {
@@ -39,6 +41,9 @@ struct FileActivity {
   std::uint64_t size = 0;   // at the time of reading, when still there
   std::uint64_t inode = 0;
   std::int64_t mtime_ns = 0;
+  // Write of a regular file: what its first bytes say, when the source read them while it had the
+  // file at hand (cheaper than another lookup by path); nullopt: not read, the deriver reads it.
+  std::optional<ContentType> content;
 };
 
 struct CaptureSpec {

@@ -32,6 +32,7 @@
 #include "platform/linux/proc_info.h"
 #include "platform/linux/process_history.h"
 #include "platform/linux/unique_fd.h"
+#include "shared/content_type.h"
 #include "shared/log.h"
 
 namespace vigil::platform {
@@ -43,6 +44,8 @@ constexpr std::size_t kReadBufferBytes = 256 * 1024;
 // A drain() stops after this many reads even if more is pending, so a storm cannot starve the
 // rest of the agent's loop; the fd stays readable and the next poll comes straight back.
 constexpr int kMaxReadsPerDrain = 64;
+// Record directories kept open within one drain (then all closed, and opened again as needed).
+constexpr std::size_t kDirFdsPerDrain = 256;
 // Walking up ".." to name a directory deeper than PATH_MAX: bounded so a hostile tree cannot
 // keep us busy forever.
 constexpr int kMaxWalkDepth = 16384;
@@ -527,6 +530,7 @@ struct FanotifySource::Impl {
   std::unordered_map<Fsid, MarkedFs> marked;
   std::set<dev_t> given_up;  // marks that failed; not retried at every mount change
   std::unordered_map<Fsid, UniqueFd> mount_fds;  // opened lazily within one drain()
+  std::unordered_map<std::string, UniqueFd> dir_fds;  // record directories, within one drain()
   DirPathCache dirs;
   ProcessInfoCache procs;
   std::unique_ptr<ProcConnector> connector;  // null: /proc at drain time only
@@ -855,14 +859,50 @@ struct FanotifySource::Impl {
     struct stat st {};
   };
 
-  // lstat by path; past PATH_MAX by the directory handle instead.
+  // The record's directory, opened (O_PATH) from its handle once per drain: looking an entry up
+  // relative to it is one path component, where a lookup by path walks every component again
+  // (that walk was a third of the agent's CPU). -1 when it cannot be opened (gone).
+  int dir_fd(const DirEntryRef& ref) {
+    std::string key = cache_key(ref);
+    if (auto it = dir_fds.find(key); it != dir_fds.end()) return it->second.get();
+    if (dir_fds.size() >= kDirFdsPerDrain) dir_fds.clear();
+    int mfd = mount_fd(ref.fsid);
+    UniqueFd dir = mfd >= 0 ? open_handle(mfd, ref) : UniqueFd();
+    int raw = dir.get();
+    dir_fds.emplace(std::move(key), std::move(dir));  // failures too, for this drain
+    return raw;
+  }
+
+  static bool names_an_entry(const DirEntryRef* ref) {
+    return ref != nullptr && !ref->name.empty() && ref->name != "." && ref->name.find('/') == std::string_view::npos;
+  }
+
+  // Relative to the record's directory; by path when that cannot be opened.
   bool lookup_entry(const std::string& path, const DirEntryRef* ref, struct stat& st) {
-    if (::lstat(path.c_str(), &st) == 0) return true;
-    if (errno != ENAMETOOLONG || ref == nullptr) return false;  // gone already
-    int mfd = mount_fd(ref->fsid);
-    UniqueFd dir = mfd >= 0 ? open_handle(mfd, *ref) : UniqueFd();
-    std::string name(ref->name);
-    return dir && ::fstatat(dir.get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;
+    if (names_an_entry(ref)) {
+      if (int dir = dir_fd(*ref); dir >= 0) {
+        const std::string name(ref->name);
+        return ::fstatat(dir, name.c_str(), &st, AT_SYMLINK_NOFOLLOW) == 0;  // fails: gone already
+      }
+    }
+    return ::lstat(path.c_str(), &st) == 0;
+  }
+
+  // A written regular file's first bytes, read through its directory (no second walk of the
+  // path). nullopt when it cannot be opened here: the deriver then tries by path.
+  std::optional<ContentType> sniff_entry(const DirEntryRef* ref, const struct stat& st) {
+    if (!names_an_entry(ref) || !S_ISREG(st.st_mode)) return std::nullopt;
+    int dir = dir_fd(*ref);
+    if (dir < 0) return std::nullopt;
+    const std::string name(ref->name);
+    constexpr int kFlags = O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW;
+    UniqueFd fd(::openat(dir, name.c_str(), kFlags | O_NOATIME));
+    if (!fd && errno == EPERM) fd.reset(::openat(dir, name.c_str(), kFlags));  // not ours, no CAP_FOWNER
+    struct stat now {};
+    if (!fd || ::fstat(fd.get(), &now) != 0 || !S_ISREG(now.st_mode)) return std::nullopt;
+    auto sniffed = sniff_fd(fd.get(), static_cast<std::size_t>(now.st_size));
+    if (!sniffed) return std::nullopt;
+    return *sniffed;
   }
 
   const EntryStat& stat_entry(const std::string& path, const DirEntryRef* ref, EntryStat& es) {
@@ -893,6 +933,7 @@ struct FanotifySource::Impl {
       fill_from_stat(a, es.st);
     } else if (action != agent::FileAction::Delete) {
       if (stat_entry(a.path, ref, es).found) fill_from_stat(a, es.st);  // gone already: zeros
+      if (action == agent::FileAction::Write && es.found && !is_dir) a.content = sniff_entry(ref, es.st);
     }
     sink(std::move(a));
     ++stats.activities;
@@ -1070,7 +1111,8 @@ struct FanotifySource::Impl {
       for (auto& [pid, m] : moved_from) flush_move(pid, m, sink, stats);
       moved_from.clear();
     }
-    mount_fds.clear();  // never keep a watched filesystem busy between drains (umount of a USB)
+    dir_fds.clear();    // never keep a watched filesystem busy between drains (umount of a USB)
+    mount_fds.clear();
     if (connector) {
       const auto pc = connector->counters();
       counters.process_events = pc.events;

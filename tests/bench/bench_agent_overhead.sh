@@ -18,7 +18,10 @@
 # BENCH_OVERHEAD_MODES ("whole watch"), BENCH_OVERHEAD_FS (loop: a fresh ext4 image for the
 # workload, the default; host: the host's disk), BENCH_KEEP=1 keeps the temp dir, BENCH_AGENT_SET="key = value"
 # adds a top-level setting to the agent's agent.toml (e.g. "capture_batch_ms = 0" for comparison),
-# BENCH_AGENT_WRAP="nice -n 10" runs the agent under that command prefix.
+# BENCH_AGENT_WRAP="nice -n 10" runs the agent under that command prefix, and BENCH_AGENT_ALT=DIR
+# makes the modes "whole-alt" and "watch-alt" run DIR/vigil-agent instead (another build, for an
+# A/B comparison within one run: BENCH_OVERHEAD_MODES="whole whole-alt"; BENCH_AGENT_ALT_WRAP is
+# the alt modes' command prefix, and BENCH_AGENT_ALT defaults to this build's directory).
 # Everything it starts is stopped, and its temp dir removed, on exit.
 set -uo pipefail
 
@@ -177,7 +180,7 @@ drop_fs() {
 }
 WL=${FS:-$WORK}
 
-declare -A WALL CREATE COPY HWM CPU_W CPU_T SEEN COLL WCPU
+declare -A WALL CREATE COPY HWM CPU_W CPU_T SEEN COLL WCPU PAIRED
 read -r -a MODE_LIST <<<"base $MODES"
 run=0
 for ((r = 1; r <= RUNS; r++)); do
@@ -194,9 +197,16 @@ for ((r = 1; r <= RUNS; r++)); do
       continue
     fi
     args=()
-    [[ $mode == watch ]] && args=(--watch "$d")
-    # shellcheck disable=SC2086  # BENCH_AGENT_WRAP is a command prefix, split on purpose
-    ${BENCH_AGENT_WRAP:-} "$BIN/vigil-agent" run --data-dir "$ADIR" "${args[@]}" >>"$WORK/agent-$mode.log" 2>&1 &
+    [[ $mode == watch* ]] && args=(--watch "$d")
+    agent_bin=$BIN/vigil-agent
+    wrap=${BENCH_AGENT_WRAP:-}
+    if [[ $mode == *-alt ]]; then
+      agent_bin=${BENCH_AGENT_ALT:-$BIN}/vigil-agent
+      [[ -x $agent_bin ]] || die "mode $mode: BENCH_AGENT_ALT must name a directory holding vigil-agent"
+      wrap=${BENCH_AGENT_ALT_WRAP:-}
+    fi
+    # shellcheck disable=SC2086  # a command prefix, split on purpose
+    $wrap "$agent_bin" run --data-dir "$ADIR" "${args[@]}" >>"$WORK/agent-$mode.log" 2>&1 &
     apid=$!
     PIDS+=("$apid")
     sleep 3
@@ -229,12 +239,20 @@ echo "workload: $FILES files created + cp -r ($DIRS dirs), medians of $RUNS runs
 printf '%-30s %8s %8s %8s %10s %9s %12s %12s %10s %14s %s\n' "mode" "create s" "copy s" "total s" "overhead" "wl CPU s" "agent RSS MB" "agent CPU s" "until idle" "collector CPU" "events at collector"
 printf '%-30s %8s %8s %8s %10s %9s %12s %12s %10s %14s %s\n' "no agent" "$(med "${CREATE[base]}")" "$(med "${COPY[base]}")" "$BASE" "-" "$(med "${WCPU[base]}")" "-" "-" "-" "-" "-"
 for mode in $MODES; do
-  label=$([[ $mode == whole ]] && echo "agent, whole filesystem" || echo "agent, --watch workload dir")
+  label=$([[ $mode == whole* ]] && echo "agent, whole filesystem" || echo "agent, --watch workload dir")
+  [[ $mode == *-alt ]] && label="${label/agent/alt agent}"
   T=$(med "${WALL[$mode]}")
   OV=$(awk -v t="$T" -v b="$BASE" 'BEGIN { printf "%+.1f%%", 100 * (t - b) / b }')
+  # Per round, against that round's own baseline (the modes ran back to back): drift between
+  # rounds cancels out. The median of those ratios is printed below the table.
+  PAIRED[$mode]=$(paste -d' ' <(tr ' ' '\n' <<<"${WALL[$mode]}" | grep -v '^$') <(tr ' ' '\n' <<<"${WALL[base]}" | grep -v '^$') |
+    awk '{ print 100 * ($1 - $2) / $2 }' | median)
   HW=$(tr ' ' '\n' <<<"${HWM[$mode]}" | grep -v '^$' | sort -n | tail -1)
   printf '%-30s %8s %8s %8s %10s %9s %12s %12s %10s %14s %s\n' "$label" "$(med "${CREATE[$mode]}")" "$(med "${COPY[$mode]}")" "$T" "$OV" "$(med "${WCPU[$mode]}")" \
     "$(awk -v k="$HW" 'BEGIN { printf "%.1f", k / 1024 }')" "$(med "${CPU_W[$mode]}")" "$(med "${CPU_T[$mode]}")" "$(med "${COLL[$mode]}")" "$(med "${SEEN[$mode]}")/$FILES"
+done
+for mode in $MODES; do
+  printf 'per run total s, %s: %s(baseline %s); median of the per-round overheads %+.1f%%\n' "$mode" "${WALL[$mode]}" "${WALL[base]% }" "${PAIRED[$mode]}"
 done
 echo "(agent RSS: the highest VmHWM of its runs; CPU: medians, agent CPU during the workload and until it was idle again,"
 echo " collector CPU during the workload; wl CPU: the workload's own user+system time; events: median count of the"

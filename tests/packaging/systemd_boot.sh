@@ -153,7 +153,9 @@ done
 [ "$(ct_status "$APID" NoNewPrivs)" = 1 ] || fail "agent NoNewPrivs = $(ct_status "$APID" NoNewPrivs)"
 [ "$(ct_status "$APID" Seccomp)" = 2 ] || fail "agent Seccomp = $(ct_status "$APID" Seccomp): no system-call filter"
 [ "$(ct readlink /proc/$APID/ns/mnt)" = "$(ct readlink /proc/1/ns/mnt)" ] || fail "the agent got a mount namespace of its own"
-printf 'agent pid %s: uid 0, CapEff %s (the unit'"'"'s six), NoNewPrivs 1, Seccomp 2, host mount namespace\n' "$APID" "$WANT"
+# Background work: it set SCHED_BATCH for itself, through the unit's system-call filter.
+ct chrt -p "$APID" | grep -q SCHED_BATCH || fail "the agent does not run as SCHED_BATCH: $(ct chrt -p "$APID")"
+printf 'agent pid %s: uid 0, CapEff %s (the unit'"'"'s six), NoNewPrivs 1, Seccomp 2, host mount namespace, SCHED_BATCH\n' "$APID" "$WANT"
 
 step "under that sandbox, another user's file activity reaches the collector"
 sleep 1.5  # the capture marks are in place

@@ -413,7 +413,28 @@ TEST_CASE("nested directories are covered, down to paths near and beyond PATH_MA
     f.reset();
     REQUIRE(c.wait_for(FileAction::Write, p + "/beyond", 10000));
     CHECK(c.find(FileAction::Write, p + "/beyond")->size == 3);  // stat through the handle
+    CHECK(c.find(FileAction::Write, p + "/beyond")->content == vigil::ContentType::Text);  // read through it
   }
+}
+
+TEST_CASE("a written file's content type comes with its Write, read through its directory", "[fanotify]") {
+  TempDir dir;
+  auto src = start_source({{dir.path}, {}});
+  Collector c{*src};
+  const std::string pdf = dir / "renamed.txt", text = dir / "plain.txt", empty = dir / "empty.bin";
+  write_file(pdf, "%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n");
+  write_file(text, "just words\n");
+  write_file(empty, "");
+  const std::string fifo = dir / "pipe";
+  REQUIRE(::mkfifo(fifo.c_str(), 0600) == 0);
+  REQUIRE(c.wait_for(FileAction::Write, empty));
+  CHECK(c.find(FileAction::Write, pdf)->content == vigil::ContentType::Pdf);
+  CHECK(c.find(FileAction::Write, text)->content == vigil::ContentType::Text);
+  CHECK(c.find(FileAction::Write, empty)->content == vigil::ContentType::Unknown);
+  // Only writes are read: a create alone says nothing of content, and a FIFO is never opened.
+  REQUIRE(c.wait_for(FileAction::Create, fifo));
+  CHECK_FALSE(c.find(FileAction::Create, fifo)->content.has_value());
+  CHECK_FALSE(c.find(FileAction::Create, text)->content.has_value());
 }
 
 TEST_CASE("2000 files created quickly all come through", "[fanotify]") {
