@@ -8,6 +8,8 @@
 //    watch paths (recursively, including filesystems mounted below them later), in kernel order,
 //    with absolute paths as raw bytes (any name the kernel accepts, including newlines and
 //    invalid UTF-8), the acting process and its login user;
+//  - a Write of a regular file carries its content type (FileActivity::content), read through
+//    the record's directory handle like its size, so neither needs another walk of the path;
 //  - with CaptureSpec::report_reads, also the close of a regular file opened read-only
 //    (FAN_CLOSE_NOWRITE) as FileAction::Read with its size, so the agent can name the source of a
 //    copy; directories, FIFOs and devices are not reported;

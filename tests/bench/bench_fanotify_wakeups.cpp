@@ -6,11 +6,15 @@
 // (the agent's capture_batch_ms); the same two with read-only closes marked too. Reported per
 // mode: the child's median user+system CPU and wall time.
 // Usage: bench_fanotify_wakeups DIR [files per run, default 50000] [rounds, default 3]
+//        bench_fanotify_wakeups --listen DIR: only the listener (the agent's mask with read-only
+//        closes, pausing 20 ms after each wakeup) on DIR's filesystem, until SIGTERM/SIGINT; the
+//        kernel's share of bench_agent_overhead.sh (its "kernel" mode).
 // DIR should be on a filesystem nothing deleted many files from lately (ext4 scans for recently
 // deleted inodes when it allocates): docs/BENCHMARKS.md §7 runs it on a fresh loop-mounted ext4.
 // Needs root (fanotify filesystem marks).
 #include <fcntl.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/fanotify.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -78,7 +82,46 @@ double median(std::vector<double> v) {
 
 }  // namespace
 
+// Reads and discards what arrives, pausing pause_ms after each wakeup, until stop.
+void listen(int fan, int pause_ms, const std::atomic<bool>& stop, std::atomic<long long>& woke) {
+  static char buf[256 * 1024];
+  while (!stop) {
+    pollfd p{fan, POLLIN, 0};
+    if (::poll(&p, 1, 100) <= 0) continue;
+    ++woke;
+    if (pause_ms) std::this_thread::sleep_for(std::chrono::milliseconds(pause_ms));
+    while (::read(fan, buf, sizeof buf) > 0) {
+    }
+  }
+}
+
+int open_listener(const std::string& root, bool reads) {
+  int fan = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET, O_RDONLY);
+  if (fan < 0 || ::fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, kAgentMask | (reads ? FAN_CLOSE_NOWRITE : 0),
+                                 AT_FDCWD, root.c_str()) != 0) {
+    std::perror("bench_fanotify_wakeups: fanotify (needs root and Linux >= 5.17)");
+    std::exit(1);
+  }
+  return fan;
+}
+
+std::atomic<bool> g_stop{false};
+
+int listen_until_signalled(const std::string& root) {
+  struct sigaction sa {};
+  sa.sa_handler = [](int) { g_stop = true; };
+  ::sigaction(SIGTERM, &sa, nullptr);
+  ::sigaction(SIGINT, &sa, nullptr);
+  int fan = open_listener(root, true);
+  std::atomic<long long> woke{0};
+  listen(fan, 20, g_stop, woke);
+  ::close(fan);
+  std::printf("listened on %s: %lld wakeups\n", root.c_str(), static_cast<long long>(woke));
+  return 0;
+}
+
 int main(int argc, char** argv) {
+  if (argc == 3 && std::string(argv[1]) == "--listen") return listen_until_signalled(argv[2]);
   if (argc < 2) {
     std::fprintf(stderr, "usage: bench_fanotify_wakeups DIR [files] [rounds]\n");
     return 2;
@@ -103,23 +146,8 @@ int main(int argc, char** argv) {
       std::atomic<long long> woke{0};
       std::thread listener;
       if (mode.listen) {
-        fan = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | FAN_REPORT_DFID_NAME_TARGET, O_RDONLY);
-        if (fan < 0 || ::fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, kAgentMask | (mode.reads ? FAN_CLOSE_NOWRITE : 0),
-                                       AT_FDCWD, root.c_str()) != 0) {
-          std::perror("bench_fanotify_wakeups: fanotify (needs root and Linux >= 5.17)");
-          return 1;
-        }
-        listener = std::thread([&, pause = mode.pause_ms] {
-          static char buf[256 * 1024];
-          while (!stop) {
-            pollfd p{fan, POLLIN, 0};
-            if (::poll(&p, 1, 100) <= 0) continue;
-            ++woke;
-            if (pause) std::this_thread::sleep_for(std::chrono::milliseconds(pause));
-            while (::read(fan, buf, sizeof buf) > 0) {
-            }
-          }
-        });
+        fan = open_listener(root, mode.reads);
+        listener = std::thread([&, pause = mode.pause_ms] { listen(fan, pause, stop, woke); });
       }
       auto [c, w] = write_files(root + "/run" + std::to_string(++run), files);
       stop = true;
