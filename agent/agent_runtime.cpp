@@ -340,11 +340,12 @@ class Runtime {
     pending_.push_back(std::move(loss));
   }
 
-  void drain_capture() {
+  // Returns how many activities it handed on (0 after an error, which it logs).
+  std::uint64_t drain_capture() {
     auto stats = source_->drain([this](FileActivity&& a) { deriver_->on_file(a, pending_); });
     if (!stats) {
       log::error("capture", "reading file activity failed", {{"error", stats.error()}});
-      return;
+      return 0;
     }
     if (stats->overflows) {
       // The kernel dropped events before we saw them: say so, then look at the watched paths
@@ -355,6 +356,7 @@ class Runtime {
       reconcile_now();
     }
     if (pending_.size() >= kFlushEvents) flush();
+    return stats->activities;
   }
 
   void drain_devices() {
@@ -521,15 +523,26 @@ class Runtime {
   // capture_batch_ms: in a storm each wakeup would otherwise bring a handful of records, and
   // every wakeup costs a context switch here, a /proc check per process, and on the writer's
   // side the kernel's wakeup of this thread (measured in docs/BENCHMARKS.md §7).
+  // While a storm lasts the queue is drained on the timer alone and the fanotify fd stays out of
+  // the loop's epoll set (uv_poll_stop removes it at once): a registered fd costs the writer an
+  // epoll callback for every record it queues, drains included. Back to the poll once a drain
+  // finds nothing.
   void on_file_activity() {
-    drain_capture();
-    if (opts_.config.capture_batch_ms == 0 || stopping_) return;
+    if (opts_.config.capture_batch_ms == 0 || stopping_) {
+      drain_capture();
+      return;
+    }
     uv_poll_stop(&poll_);
+    drain_capture();
+    start_batch_timer();
+  }
+
+  void start_batch_timer() {
     uv_timer_start(&batch_timer_, [](uv_timer_t* t) {
       auto* self = static_cast<Runtime*>(t->data);
       if (self->stopping_ || uv_is_closing(reinterpret_cast<uv_handle_t*>(&self->poll_))) return;
-      self->drain_capture();
-      self->watch_file_poll();
+      if (self->drain_capture() > 0) self->start_batch_timer();
+      else self->watch_file_poll();
     }, opts_.config.capture_batch_ms, 0);
   }
 

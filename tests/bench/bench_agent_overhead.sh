@@ -85,6 +85,18 @@ cpu_ticks() { awk '{ sub(/.*\) /, ""); print $12 + $13 }' "/proc/$1/stat" 2>/dev
 HZ=$(getconf CLK_TCK)
 now() { date +%s.%N; }
 median() { sort -g | awk '{ v[NR] = $1 } END { if (NR == 0) print 0; else if (NR % 2) print v[(NR + 1) / 2]; else print (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+# median_ci: reads numbers, prints "median lo hi coverage": a distribution-free confidence interval
+# for the median from order statistics (the binomial(n, 1/2) ranks with at most 2.5 % below lo and
+# above hi); lo and hi are "-" for fewer than 6 values, which cannot give a 95 % interval.
+median_ci() {
+  sort -g | awk '{ v[NR] = $1 } END {
+    n = NR; if (n == 0) { print "0 - - -"; exit }
+    m = (n % 2) ? v[(n + 1) / 2] : (v[n / 2] + v[n / 2 + 1]) / 2
+    c = 0; p = 1; k = 0
+    for (i = 0; i <= n; i++) { if (i > 0) p = p * (n - i + 1) / i; if (c + p / 2 ^ n > 0.025) break; c += p / 2 ^ n; k = i + 1 }
+    if (k == 0) print m, "-", "-", "-"; else printf "%s %s %s %.1f\n", m, v[k], v[n - k + 1], 100 * (1 - 2 * c)
+  }'
+}
 
 # workload DIR: creates DIR/src (FILES files) then cp -r's it to DIR/dst; prints
 # "create_s copy_s total_s cpu_s" (cpu_s: user+system of the workload itself, cp included: where
@@ -272,13 +284,16 @@ for mode in $MODES; do
   # Per round, against that round's own baseline (the modes ran back to back): drift between
   # rounds cancels out. The median of those ratios is printed below the table.
   PAIRED[$mode]=$(paste -d' ' <(tr ' ' '\n' <<<"${WALL[$mode]}" | grep -v '^$') <(tr ' ' '\n' <<<"${WALL[base]}" | grep -v '^$') |
-    awk '{ print 100 * ($1 - $2) / $2 }' | median)
+    awk '{ print 100 * ($1 - $2) / $2 }' | median_ci)
   HW=$(tr ' ' '\n' <<<"${HWM[$mode]}" | grep -v '^$' | sort -n | tail -1)
   printf '%-30s %8s %8s %8s %10s %9s %12s %12s %10s %14s %s\n' "$label" "$(med "${CREATE[$mode]}")" "$(med "${COPY[$mode]}")" "$T" "$OV" "$(med "${WCPU[$mode]}")" \
     "$(awk -v k="$HW" 'BEGIN { printf "%.1f", k / 1024 }')" "$(med "${CPU_W[$mode]}")" "$(med "${CPU_T[$mode]}")" "$(med "${COLL[$mode]}")" "$(med "${SEEN[$mode]}")/$FILES"
 done
 for mode in $MODES; do
-  printf 'per run total s, %s: %s(baseline %s); median of the per-round overheads %+.1f%%\n' "$mode" "${WALL[$mode]}" "${WALL[base]% }" "${PAIRED[$mode]}"
+  read -r pm plo phi pcov <<<"${PAIRED[$mode]}"
+  ci="fewer than 6 rounds: no 95 % interval"
+  [[ $plo != - ]] && ci=$(awk -v a="$plo" -v b="$phi" -v c="$pcov" 'BEGIN { printf "%+.1f%% .. %+.1f%% (%.1f %% confidence)", a, b, c }')
+  printf 'per run total s, %s: %s(baseline %s); median of the per-round overheads %+.1f%%, interval %s\n' "$mode" "${WALL[$mode]}" "${WALL[base]% }" "$pm" "$ci"
 done
 echo "(agent RSS: the highest VmHWM of its runs; CPU: medians, agent CPU during the workload and until it was idle again,"
 echo " collector CPU during the workload; wl CPU: the workload's own user+system time; events: median count of the"
