@@ -53,6 +53,21 @@ bool matches_priority(const std::vector<std::string>& globs, const std::string& 
   return false;
 }
 
+std::string base_name(const std::string& p) {
+  auto s = p.rfind('/');
+  return s == std::string::npos ? p : p.substr(s + 1);
+}
+
+// Programs that copy bytes rather than make archives; by executable name, or by comm for
+// multi-call binaries (busybox).
+bool is_copying_program(const ProcessInfo& p) {
+  static constexpr std::string_view kCopiers[] = {"cp", "mv", "rsync", "install", "dd", "cat", "scp", "sftp-server", "rclone"};
+  const std::string exe = base_name(p.exe);
+  for (std::string_view c : kCopiers)
+    if (exe == c || p.comm == c) return true;
+  return false;
+}
+
 std::string dir_of(const std::string& p) {
   auto s = p.rfind('/');
   if (s == std::string::npos) return "";
@@ -146,6 +161,7 @@ struct ActivityDeriver::Impl {
   DerivationOptions opt;
   std::shared_ptr<const Classifier> classifier;
   bool enabled = true;
+  bool reads_tracked = true;
   std::vector<VolumeActivity> volumes;
   std::unordered_map<std::uint32_t, ProcReads> reads;
   std::list<std::uint32_t> lru;  // most recently reading process first
@@ -219,6 +235,10 @@ struct ActivityDeriver::Impl {
     for (const auto& v : volumes)
       if ((path == v.mount_point || under(path, v.mount_point)) && (!best || v.mount_point.size() > best->mount_point.size())) best = &v;
     return best && (best->removable || best->network_share) ? best : nullptr;
+  }
+
+  bool exfil_volumes_mounted() const {
+    return std::any_of(volumes.begin(), volumes.end(), [](const VolumeActivity& v) { return v.removable || v.network_share; });
   }
 
   // --- reads -----------------------------------------------------------------------------------
@@ -301,6 +321,11 @@ struct ActivityDeriver::Impl {
     const ContentType content = sniffed ? *sniffed : ContentType::Unknown;
     if (!vol && !is_archive(content)) {
       derive(a, nullptr, content, "", false, out);  // a mismatch at most
+      return;
+    }
+    if (!vol && !reads_tracked) {
+      // No read will come to say where it came from: judge the local archive by its writer.
+      derive(a, nullptr, content, "", /*copy=*/is_copying_program(a.process), out);
       return;
     }
     // Copy or creation, and from where: a same-size read just before says it at once.
@@ -596,6 +621,8 @@ ActivityDeriver::ActivityDeriver(DerivationOptions options, std::shared_ptr<cons
 ActivityDeriver::~ActivityDeriver() = default;
 
 void ActivityDeriver::on_volume(const VolumeActivity& volume) { impl_->on_volume(volume); }
+bool ActivityDeriver::exfil_volumes_mounted() const { return impl_->exfil_volumes_mounted(); }
+void ActivityDeriver::set_reads_tracked(bool tracked) { impl_->reads_tracked = tracked; }
 void ActivityDeriver::on_file(const FileActivity& activity, std::vector<v1::Event>& out) { impl_->on_file(activity, out); }
 void ActivityDeriver::tick(std::int64_t now_ns, std::vector<v1::Event>& out) { impl_->tick(now_ns, out); }
 void ActivityDeriver::flush_all(std::vector<v1::Event>& out) { impl_->flush_all(out); }

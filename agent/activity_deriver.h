@@ -77,6 +77,12 @@ class ActivityDeriver {
   ~ActivityDeriver();
   // Volumes mounted when the agent starts, then each change.
   void on_volume(const VolumeActivity& volume);
+  // Whether a removable volume or a network share is mounted now: somewhere to copy files to.
+  bool exfil_volumes_mounted() const;
+  // Whether reads reach on_file (true unless told otherwise). Without them a copy's source is
+  // unknown, and a local archive counts as a copy when a copying program wrote it (cp, mv,
+  // rsync, install, dd, cat, scp, sftp-server, rclone), else as made here (docs/DECISIONS.md).
+  void set_reads_tracked(bool tracked);
   // Appends the plain event (not for Read) and any derived events to out.
   void on_file(const FileActivity& activity, std::vector<v1::Event>& out);
   // Closes bursts that went quiet; call every flush.

@@ -77,6 +77,11 @@ Status apply_agent_config(const std::string& path, AgentConfig& cfg, bool identi
       auto* n = node.as_integer();
       if (!n || n->get() < 0 || n->get() > 1000) return err(at + ": capture_batch_ms must be an integer 0..1000 (0: drain on every wakeup)");
       cfg.capture_batch_ms = static_cast<std::uint64_t>(n->get());
+    } else if (k == "track_reads") {
+      auto* v = node.as_string();
+      if (!v || (v->get() != "auto" && v->get() != "always"))
+        return err(at + ": track_reads must be \"auto\" (while a removable volume or network share is mounted) or \"always\"");
+      cfg.track_reads_always = v->get() == "always";
     } else if (k == "cpu_limit_percent") {
       std::optional<double> v;
       if (auto* i = node.as_integer()) v = static_cast<double>(i->get());
@@ -161,6 +166,9 @@ std::string render_agent_config(const AgentConfig& c) {
     << "flush_interval_ms = " << c.flush_interval_ms << "\n"
     << "# Pause after each drain of file activity so storms are read in batches (0: drain on every wakeup).\n"
     << "capture_batch_ms = " << c.capture_batch_ms << "\n"
+    << "# Reads name the source of a copy: \"auto\" captures them while a removable volume or network share\n"
+    << "# is mounted, \"always\" all the time (every read-only close on the machine then costs a kernel record).\n"
+    << "track_reads = " << quote(c.track_reads_always ? "always" : "auto") << "\n"
     << "# Finished print jobs from the print server's notifications; print_server \"\" is the system's default\n"
     << "# (a unix socket path or HOST[:PORT] otherwise).\n"
     << "print_capture = " << (c.print_capture ? "true" : "false") << "\n"

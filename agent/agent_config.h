@@ -24,6 +24,8 @@
 // docs/SECURITY_SETTINGS.md.
 // capture_batch_ms = 20: after a drain of file activity the agent pauses its poll this long, so a
 // storm is read in batches (docs/DECISIONS.md); 0 drains on every wakeup.
+// track_reads = "auto": reads (the source of a copy) are captured only while a removable volume
+// or a network share is mounted; "always" captures them all the time (docs/DECISIONS.md).
 // cpu_limit_percent = 25, rss_limit_mb = 200, watchdog_interval_ms = 5000: the watchdog's limits
 // (docs/WATCHDOG.md); over them the agent sheds classification and says so in agent.health.
 #pragma once
@@ -48,6 +50,9 @@ struct AgentConfig {
   // After a drain of file activity the agent waits this long before it looks again, so a storm is
   // read in batches (one wakeup, one /proc check per process per batch); 0: on every wakeup.
   std::uint64_t capture_batch_ms = 20;
+  // Reads cost every process on the machine a kernel record per read-only close: by default they
+  // are captured only while there is somewhere to copy to. true: always ("always" in the file).
+  bool track_reads_always = false;
   bool print_capture = true;
   std::string print_server;  // "" = the system's default print server
   std::string print_spool_dir = "/var/spool/cups";

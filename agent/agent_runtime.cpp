@@ -68,11 +68,14 @@ class Runtime {
     spec.watch_paths = roots_;
     spec.exclude_paths = capture_excludes_for(collection_config());
     excludes_ = spec.exclude_paths;
-    spec.report_reads = true;  // the deriver names the source of a copy (docs/EXFILTRATION.md)
+    // The deriver names the source of a copy from reads (docs/EXFILTRATION.md). They start on, so
+    // nothing is missed before the volumes are known, and stay on only while they are needed.
+    spec.report_reads = true;
     start_deriver();
     // Capture starts before the reconciliation scan, so nothing falls between the two.
     if (auto s = source_->start(spec); !s) return fail("starting file capture: " + s.error());
     start_device_capture();
+    update_read_tracking();
     start_extra_sources();
 
     checkpoint_roots_ = reconcile_roots();
@@ -376,8 +379,26 @@ class Runtime {
       // Device notifications the kernel could not deliver: say so (there is nothing to rescan).
       report_unsequenced_loss("uevent_queue_overflow", stats->overflows);
     }
+    if (stats->activities) update_read_tracking();
     // Device events are rare and an investigator wants them soon: flush now.
     if (stats->activities || stats->overflows) flush();
+  }
+
+  // Reads (read-only closes) only serve to name the source of a copy onto a removable volume or a
+  // network share, and each one costs the process that makes it a kernel record: with no such
+  // volume mounted they are not captured (track_reads = "always" keeps them). Without device
+  // capture the volumes are unknown, so reads stay on. docs/DECISIONS.md.
+  void update_read_tracking() {
+    const bool want = opts_.config.track_reads_always || !devices_ || deriver_->exfil_volumes_mounted();
+    if (want == reads_tracked_) return;
+    if (auto s = source_->set_report_reads(want); !s) {
+      log::info("capture", "reads cannot be switched", {{"error", s.error()}});
+      if (!want) return;  // still reporting them: the deriver keeps using them
+    }
+    reads_tracked_ = want;
+    deriver_->set_reads_tracked(want);
+    log::info("capture", want ? "capturing reads: a removable volume or network share is mounted"
+                              : "not capturing reads: no removable volume or network share is mounted");
   }
 
   void reconcile_now() {
@@ -668,7 +689,7 @@ class Runtime {
     CaptureSpec spec;
     spec.watch_paths = watch_roots_for(&next.config);
     spec.exclude_paths = capture_excludes_for(&next.config);
-    spec.report_reads = true;
+    spec.report_reads = reads_tracked_;
     auto fresh = make_file_activity_source();
     if (auto s = fresh->start(spec); !s) {
       log::warn("agent", "refusing collection config: the new capture does not start; keeping the current one",
@@ -768,6 +789,7 @@ class Runtime {
   uv_poll_t device_poll_{};
   bool device_poll_active_ = false;
   uv_timer_t flush_timer_{}, heartbeat_timer_{}, health_timer_{}, cap_timer_{}, watchdog_timer_{};
+  bool reads_tracked_ = true;  // what the capture and the deriver are doing now
   uv_timer_t batch_timer_{};  // capture_batch_ms: the file poll's pause after a drain
   uv_signal_t sigterm_{}, sigint_{};
   uv_poll_t stop_poll_{};

@@ -65,6 +65,12 @@ class FileActivitySource {
   virtual int pollable_fd() const = 0;
   // Reads what is pending without blocking; hands each activity to sink in kernel order.
   virtual Result<DrainStats> drain(const std::function<void(FileActivity&&)>& sink) = 0;
+  // Switches the reporting of reads (FileAction::Read) while running; records already queued are
+  // judged by the new setting. An error when this source cannot report reads at all.
+  virtual Status set_report_reads(bool on) {
+    if (!on) return {};
+    return err("this platform's file capture does not report reads");
+  }
 };
 
 // Implemented by the platform this binary is built for.

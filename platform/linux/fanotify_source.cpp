@@ -754,6 +754,21 @@ struct FanotifySource::Impl {
     return {};
   }
 
+  // Adds or removes read-only closes on every marked filesystem; new marks follow report_reads.
+  Status set_report_reads(bool on) {
+    if (on == report_reads) return {};
+    report_reads = on;
+    std::string failed;
+    for (const auto& [fsid, fs] : marked) {
+      const int dir = mount_fd(fsid);
+      const unsigned how = (on ? FAN_MARK_ADD : FAN_MARK_REMOVE) | FAN_MARK_FILESYSTEM;
+      if (dir < 0 || ::fanotify_mark(fan.get(), how, kReadMask, dir, nullptr) != 0)
+        failed += (failed.empty() ? "" : ", ") + fs.mount_point + (dir < 0 ? " (unreachable)" : ": " + errno_text(errno));
+    }
+    if (!failed.empty()) return err(std::string(on ? "reporting reads" : "dropping reads") + " on " + failed);
+    return {};
+  }
+
   // The kernel drops a filesystem's mark when it is unmounted; forget its mount point too.
   void forget_unmounted(const std::vector<MountEntry>& table) {
     std::set<dev_t> present;
@@ -1208,6 +1223,8 @@ Result<agent::DrainStats> FanotifySource::drain(
     const std::function<void(agent::FileActivity&&)>& sink) {
   return impl_->drain(sink);
 }
+
+Status FanotifySource::set_report_reads(bool on) { return impl_->set_report_reads(on); }
 
 const FanotifySource::Counters& FanotifySource::counters() const { return impl_->counters; }
 

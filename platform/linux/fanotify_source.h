@@ -113,6 +113,8 @@ class FanotifySource final : public agent::FileActivitySource {
   Status start(const agent::CaptureSpec& spec) override;
   int pollable_fd() const override;
   Result<agent::DrainStats> drain(const std::function<void(agent::FileActivity&&)>& sink) override;
+  // Read-only closes added to or removed from every filesystem mark, and to those made later.
+  Status set_report_reads(bool on) override;
 
   const Counters& counters() const;
   bool using_fan_rename() const;

@@ -17,7 +17,8 @@
 #
 # Knobs: BENCH_OVERHEAD_FILES (100000), BENCH_OVERHEAD_DIRS (100), BENCH_OVERHEAD_RUNS (3),
 # BENCH_OVERHEAD_MODES ("kernel whole watch"; "kernel" is the floor: a bare fanotify listener with the
-# agent's mask and no agent, bench_fanotify_wakeups --listen), BENCH_OVERHEAD_FS (loop: a fresh ext4 image for the
+# agent's mask and no agent, bench_fanotify_wakeups --listen; "kernel-noreads" and "kernel-notarget" the same
+# without read-only closes in the mask or without the entry's own handle in the records), BENCH_OVERHEAD_FS (loop: a fresh ext4 image for the
 # workload, the default; host: the host's disk), BENCH_KEEP=1 keeps the temp dir, BENCH_AGENT_SET="key = value"
 # adds a top-level setting to the agent's agent.toml (e.g. "capture_batch_ms = 0" for comparison),
 # BENCH_AGENT_WRAP="nice -n 10" runs the agent under that command prefix, and BENCH_AGENT_ALT=DIR
@@ -209,11 +210,14 @@ for ((r = 1; r <= RUNS; r++)); do
     fresh_fs
     d=$WL/w$run
     mkdir -p "$d"
-    if [[ $mode == kernel ]]; then
+    if [[ $mode == kernel* ]]; then
       # The floor: what the kernel's fanotify records cost the workload with no agent at all (a
       # bare listener with the agent's mask, read-only closes included, pausing 20 ms per wakeup).
       [[ -x $BIN/bench_fanotify_wakeups ]] || die "mode kernel: $BIN/bench_fanotify_wakeups is missing (build it)"
-      "$BIN/bench_fanotify_wakeups" --listen "$d" >>"$WORK/kernel.log" 2>&1 &
+      lopts=()
+      [[ $mode == kernel-noreads ]] && lopts=(--no-reads)
+      [[ $mode == kernel-notarget ]] && lopts=(--no-target-fid)
+      "$BIN/bench_fanotify_wakeups" --listen "$d" "${lopts[@]}" >>"$WORK/kernel.log" 2>&1 &
       lpid=$!
       PIDS+=("$lpid")
       sleep 0.5
@@ -223,8 +227,8 @@ for ((r = 1; r <= RUNS; r++)); do
       h=$(hwm_kb "$lpid")
       stop_pid "$lpid"
       cw=$(awk -v a="$c0" -v b="$c1" -v hz="$HZ" 'BEGIN { printf "%.2f", (b - a) / hz }')
-      WALL[kernel]+="$t "; CREATE[kernel]+="$c "; COPY[kernel]+="$p "; WCPU[kernel]+="$u "; CPU_W[kernel]+="$cw "; CPU_T[kernel]+="$cw "; HWM[kernel]+="${h:-0} "; SEEN[kernel]+="0 "; COLL[kernel]+="0 "
-      echo "run $r kernel only:     create ${c}s, copy ${p}s, total ${t}s (workload CPU ${u}s); listener CPU ${cw}s"
+      WALL[$mode]+="$t "; CREATE[$mode]+="$c "; COPY[$mode]+="$p "; WCPU[$mode]+="$u "; CPU_W[$mode]+="$cw "; CPU_T[$mode]+="$cw "; HWM[$mode]+="${h:-0} "; SEEN[$mode]+="0 "; COLL[$mode]+="0 "
+      echo "run $r $mode only:     create ${c}s, copy ${p}s, total ${t}s (workload CPU ${u}s); listener CPU ${cw}s"
       continue
     fi
     if [[ $mode == base ]]; then
@@ -279,6 +283,8 @@ for mode in $MODES; do
   label=$([[ $mode == whole* ]] && echo "agent, whole filesystem" || echo "agent, --watch workload dir")
   [[ $mode == *-alt ]] && label="${label/agent/alt agent}"
   [[ $mode == kernel ]] && label="bare fanotify listener"
+  [[ $mode == kernel-noreads ]] && label="bare listener, no reads"
+  [[ $mode == kernel-notarget ]] && label="bare listener, no target fid"
   T=$(med "${WALL[$mode]}")
   OV=$(awk -v t="$T" -v b="$BASE" 'BEGIN { printf "%+.1f%%", 100 * (t - b) / b }')
   # Per round, against that round's own baseline (the modes ran back to back): drift between

@@ -193,6 +193,46 @@ TEST_CASE("events produced while the collector is unreachable all arrive when it
   require_contiguous(events);
 }
 
+// A storm is drained on the batch timer with the fanotify fd out of the loop's poll; once a drain
+// finds nothing the agent watches the fd again. Both halves: every file of a storm that spans
+// many batches arrives, and so does a lone file written after the storm went quiet (it is only
+// seen if the agent went back to the poll).
+TEST_CASE("a storm spanning many capture batches arrives whole, and so does a lone file after it", "[e2e][batch]") {
+  Deployment d("e2e-batch");
+  d.start_collector();
+  std::string adir = d.enroll_agent("a1");
+  std::string watched = d.dir() + "/watched";
+  std::filesystem::create_directories(watched);
+  std::string device = d.device_id(adir);
+  Process agent = d.start_agent(adir, {watched});
+  std::this_thread::sleep_for(1000ms);
+
+  constexpr int kStorm = 3000;
+  const auto t0 = std::chrono::steady_clock::now();
+  for (int i = 0; i < kStorm; ++i) {
+    write_file(watched + "/storm-" + std::to_string(i), "z");
+    if (i % 100 == 99) std::this_thread::sleep_for(5ms);  // spread over many 20 ms batches
+  }
+  const auto storm = std::chrono::steady_clock::now() - t0;
+  INFO("storm took " << std::chrono::duration_cast<std::chrono::milliseconds>(storm).count() << " ms");
+  CHECK(storm > 100ms);
+  REQUIRE(eventually([&] { return created_paths_under(d.events(device), watched).size() == kStorm; }, 60s, 500ms));
+
+  std::this_thread::sleep_for(1000ms);  // quiet: the agent is back on the poll
+  write_file(watched + "/after-the-storm.txt", "a lone file");
+  std::vector<json::object> events;
+  bool lone = eventually([&] {
+    events = d.events(device);
+    return created_paths_under(events, watched).count(watched + "/after-the-storm.txt") == 1;
+  }, 20s);
+  INFO("agent log: " << slurp(adir + ".log"));
+  REQUIRE(lone);
+  CHECK(created_paths_under(events, watched).size() == kStorm + 1);
+  require_contiguous(events);
+  agent.signal(SIGTERM);
+  CHECK(agent.wait(10s) == 0);
+}
+
 TEST_CASE("enrollment refuses unknown, expired and used-up tokens with a clear message", "[e2e][enroll]") {
   Deployment d("e2e-enroll");
   d.start_collector();

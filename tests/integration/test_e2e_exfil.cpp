@@ -316,3 +316,46 @@ TEST_CASE("a stick mounted before the agent started is removable media all the s
   agent.signal(SIGTERM);
   CHECK(agent.wait(15s) == 0);
 }
+
+// With no removable volume or network share mounted the agent does not capture reads (each costs
+// every reading process a kernel record); a local archive is then judged by the program that
+// wrote it. The answers are the same as with reads: tar made one, cp copied one.
+TEST_CASE("with nowhere to copy to, reads are not captured and local archives are judged by their writer", "[exfil][e2e][reads]") {
+  Deployment d("e2e-noreads");
+  d.start_collector();
+  std::string adir = d.enroll_agent("a1");
+  std::string device = d.device_id(adir);
+  const std::string home = d.dir() + "/home";
+  std::filesystem::create_directories(home);
+  spit(home + "/report.txt", "Quarterly report\n" + std::string(20000, 'r') + "\n");
+  Process agent = d.start_agent(adir, {home});
+  std::this_thread::sleep_for(1500ms);
+  REQUIRE(agent.running());
+  const std::string log = slurp(adir + ".log");
+  INFO("agent log: " << log);
+  if (log.find("capturing reads: a removable volume or network share is mounted") != std::string::npos)
+    WARN("this machine has a removable volume or network share mounted: reads are captured here");
+  else
+    CHECK(log.find("not capturing reads") != std::string::npos);
+
+  REQUIRE(sh("tar czf '" + home + "/made.tgz' -C '" + home + "' report.txt"));
+  REQUIRE(sh("cp '" + home + "/made.tgz' '" + home + "/copied.tgz'"));
+  std::vector<json::object> derived;
+  REQUIRE(eventually([&] {
+    derived = d.events(device, "file.archive_created");
+    return by_path(derived, "file.archive_created", home + "/made.tgz") != nullptr;
+  }, 30s));
+  CHECK(str(*by_path(derived, "file.archive_created", home + "/made.tgz"), "content_type") == "gzip");
+  // The copy's write went out with the archive's (one drain, one upload); give stragglers time.
+  REQUIRE(eventually([&] {
+    auto all = d.events(device, "file.create");
+    for (const auto& e : all)
+      if (str(e, "path") == home + "/copied.tgz") return true;
+    return false;
+  }, 30s));
+  std::this_thread::sleep_for(2s);
+  derived = d.events(device, "file.archive_created");
+  CHECK(by_path(derived, "file.archive_created", home + "/copied.tgz") == nullptr);
+  agent.signal(SIGTERM);
+  CHECK(agent.wait(10s) == 0);
+}

@@ -223,6 +223,40 @@ TEST_CASE("archives made here are file.archive_created; copies of archives are n
   CHECK(of_type(out, "file.extension_mismatch").empty());
 }
 
+TEST_CASE("without reads a local archive is judged by its writer: made by tar, copied by cp", "[deriver]") {
+  TempDir dir("vigil-deriver");
+  put(dir.file("docs/a.txt"), "some text\n");
+  REQUIRE(std::system(("tar czf " + dir.file("made.tar.gz") + " -C " + dir.file("docs") + " a.txt").c_str()) == 0);
+  std::filesystem::copy_file(dir.file("made.tar.gz"), dir.file("copy.tar.gz"));
+  std::filesystem::copy_file(dir.file("made.tar.gz"), dir.file("busybox-copy.tar.gz"));
+  ActivityDeriver d({}, classifier());
+  CHECK_FALSE(d.exfil_volumes_mounted());
+  d.set_reads_tracked(false);
+  std::vector<v1::Event> out;
+  FileActivity made = act(FileAction::Write, dir.file("made.tar.gz"), kT0, 10);
+  made.process.exe = "/usr/bin/tar";
+  made.process.comm = "tar";
+  d.on_file(made, out);
+  d.on_file(act(FileAction::Write, dir.file("copy.tar.gz"), kT0 + kMs, 11), out);  // cp
+  FileActivity bb = act(FileAction::Write, dir.file("busybox-copy.tar.gz"), kT0 + 2 * kMs, 12);
+  bb.process.exe = "/bin/busybox";  // a multi-call binary: its comm says what it is
+  d.on_file(bb, out);
+  settle(d, out);
+  auto ar = of_type(out, "file.archive_created");
+  REQUIRE(ar.size() == 1);
+  CHECK(ar[0]->file().path() == dir.file("made.tar.gz"));
+  CHECK(ar[0]->file().source_path().empty());
+
+  // With a stick mounted the capture reports reads again: exfil_volumes_mounted says so.
+  d.on_volume(volume(dir.file("stick"), true));
+  CHECK(d.exfil_volumes_mounted());
+  d.on_volume(volume(dir.file("fixed"), false));
+  VolumeActivity gone = volume(dir.file("stick"), true);
+  gone.action = VolumeAction::Unmounted;
+  d.on_volume(gone);
+  CHECK_FALSE(d.exfil_volumes_mounted());  // a fixed disk is nowhere to copy to
+}
+
 TEST_CASE("content that disagrees with its name, written or renamed", "[deriver]") {
   TempDir dir("vigil-deriver");
   ActivityDeriver d({}, classifier());

@@ -773,6 +773,41 @@ TEST_CASE("short-lived writers: how many keep their attribution (printed)", "[fa
   CHECK(seen == kRuns);
 }
 
+// The agent captures reads only while a removable volume or network share is mounted: the kernel
+// mark gains and loses read-only closes while the source runs.
+TEST_CASE("reads can be switched on and off while the source runs", "[fanotify]") {
+  TempDir dir;
+  const std::string f = dir / "source.txt";
+  write_file(f, "seventeen bytes!!");
+  auto src = start_source({{dir.path}, {}});  // reads off
+  Collector c{*src};
+  auto read_then_mark = [&](const std::string& marker) {
+    { std::ifstream in(f); std::string s; std::getline(in, s); }
+    write_file(marker, "m");
+    REQUIRE(c.wait_for(FileAction::Write, marker));
+  };
+  auto reads_of_f = [&] {
+    int n = 0;
+    for (const auto& a : c.got) n += a.action == FileAction::Read && a.path == f;
+    return n;
+  };
+  read_then_mark(dir / "m1");
+  CHECK(reads_of_f() == 0);
+
+  REQUIRE(src->set_report_reads(true));
+  read_then_mark(dir / "m2");
+  CHECK(reads_of_f() == 1);
+
+  REQUIRE(src->set_report_reads(false));
+  REQUIRE(src->set_report_reads(false));  // again: nothing to do
+  read_then_mark(dir / "m3");
+  CHECK(reads_of_f() == 1);
+
+  REQUIRE(src->set_report_reads(true));
+  read_then_mark(dir / "m4");
+  CHECK(reads_of_f() == 2);
+}
+
 TEST_CASE("reads are reported only when asked, for regular files, with size and process", "[fanotify]") {
   TempDir dir;
   const std::string f = dir / "source.txt";

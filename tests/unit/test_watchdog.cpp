@@ -164,3 +164,24 @@ TEST_CASE("agent.toml carries capture_batch_ms: 20 by default, 0 allowed, checke
     CHECK(r.error().find("capture_batch_ms") != std::string::npos);
   }
 }
+
+TEST_CASE("agent.toml carries track_reads: auto by default, always allowed, checked", "[agent_config]") {
+  vigil::test::TempDir d("vigil-readscfg");
+  const std::string base = "server = \"h:1\"\ndevice_id = \"d\"\n";
+  auto c = vigil::test::must(load_agent_config(d.write("a.toml", base)));
+  CHECK_FALSE(c.track_reads_always);
+  c = vigil::test::must(load_agent_config(d.write("b.toml", base + "track_reads = \"always\"\n")));
+  CHECK(c.track_reads_always);
+  c = vigil::test::must(load_agent_config(d.write("r.toml", render_agent_config(c))));  // round trip
+  CHECK(c.track_reads_always);
+  c.track_reads_always = false;
+  c = vigil::test::must(load_agent_config(d.write("r2.toml", render_agent_config(c))));
+  CHECK_FALSE(c.track_reads_always);
+  for (const char* bad : {"track_reads = \"never\"\n", "track_reads = true\n"}) {
+    auto r = load_agent_config(d.write("bad.toml", base + bad));
+    INFO(bad);
+    REQUIRE_FALSE(r.ok());
+    CHECK(r.error().find("bad.toml:3") != std::string::npos);
+    CHECK(r.error().find("track_reads") != std::string::npos);
+  }
+}
