@@ -760,10 +760,12 @@ struct FanotifySource::Impl {
     report_reads = on;
     std::string failed;
     for (const auto& [fsid, fs] : marked) {
-      const int dir = mount_fd(fsid);
+      // Opened here and closed at once, not through mount_fd()'s per-drain cache: between drains
+      // nothing may keep a watched filesystem busy (a stick must unmount).
+      const UniqueFd dir = open_mount_point(fsid);
       const unsigned how = (on ? FAN_MARK_ADD : FAN_MARK_REMOVE) | FAN_MARK_FILESYSTEM;
-      if (dir < 0 || ::fanotify_mark(fan.get(), how, kReadMask, dir, nullptr) != 0)
-        failed += (failed.empty() ? "" : ", ") + fs.mount_point + (dir < 0 ? " (unreachable)" : ": " + errno_text(errno));
+      if (!dir || ::fanotify_mark(fan.get(), how, kReadMask, dir.get(), nullptr) != 0)
+        failed += (failed.empty() ? "" : ", ") + fs.mount_point + (!dir ? " (unreachable)" : ": " + errno_text(errno));
     }
     if (!failed.empty()) return err(std::string(on ? "reporting reads" : "dropping reads") + " on " + failed);
     return {};
@@ -804,8 +806,8 @@ struct FanotifySource::Impl {
 
   // --- resolving paths -------------------------------------------------------------------------
 
-  int mount_fd(Fsid fsid) {
-    if (auto it = mount_fds.find(fsid); it != mount_fds.end()) return it->second.get();
+  // The marked filesystem's mount point, opened; empty when it now shows something else.
+  UniqueFd open_mount_point(Fsid fsid) const {
     UniqueFd fd;
     if (auto m = marked.find(fsid); m != marked.end()) {
       fd.reset(::open(m->second.mount_point.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
@@ -813,6 +815,12 @@ struct FanotifySource::Impl {
       // The mount point may now show something else (unmounted, remounted over).
       if (fd && (::fstatfs(fd.get(), &sfs) != 0 || fsid_from_statfs(sfs) != fsid)) fd.reset();
     }
+    return fd;
+  }
+
+  int mount_fd(Fsid fsid) {
+    if (auto it = mount_fds.find(fsid); it != mount_fds.end()) return it->second.get();
+    UniqueFd fd = open_mount_point(fsid);
     int raw = fd.get();
     mount_fds.emplace(fsid, std::move(fd));  // remember failures too, for this drain
     return raw;

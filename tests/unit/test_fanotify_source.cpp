@@ -794,7 +794,14 @@ TEST_CASE("reads can be switched on and off while the source runs", "[fanotify]"
   read_then_mark(dir / "m1");
   CHECK(reads_of_f() == 0);
 
+  auto open_fds = [] {
+    int n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  const int fds_before = open_fds();
   REQUIRE(src->set_report_reads(true));
+  CHECK(open_fds() == fds_before);  // no mount point left open between drains (a stick must unmount)
   read_then_mark(dir / "m2");
   CHECK(reads_of_f() == 1);
 
