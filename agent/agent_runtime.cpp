@@ -533,6 +533,14 @@ class Runtime {
   }
 
   void watch_file_poll() {
+    if (auto s = source_->set_wake_on_activity(true); !s) {
+      // Not a loss: the queue keeps filling, so keep draining it on the timer and retry then.
+      if (!wake_failing_) log::warn("capture", "cannot wait for file activity; draining on the timer", {{"error", s.error()}});
+      wake_failing_ = true;
+      start_batch_timer();
+      return;
+    }
+    wake_failing_ = false;
     uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
       auto* self = static_cast<Runtime*>(h->data);
       if (status < 0) log::error("capture", "poll failed", {{"error", uv_strerror(status)}});
@@ -544,16 +552,18 @@ class Runtime {
   // capture_batch_ms: in a storm each wakeup would otherwise bring a handful of records, and
   // every wakeup costs a context switch here, a /proc check per process, and on the writer's
   // side the kernel's wakeup of this thread (measured in docs/BENCHMARKS.md §7).
-  // While a storm lasts the queue is drained on the timer alone and the fanotify fd stays out of
-  // the loop's epoll set (uv_poll_stop removes it at once): a registered fd costs the writer an
-  // epoll callback for every record it queues, drains included. Back to the poll once a drain
-  // finds nothing.
+  // While a storm lasts the queue is drained on the timer alone: the source's fd leaves the
+  // loop's epoll set (uv_poll_stop removes it at once) and the source stops waking it
+  // (set_wake_on_activity), as each registered fd costs the writer an epoll callback for every
+  // record it queues. Back to the poll once a drain finds nothing.
   void on_file_activity() {
     if (opts_.config.capture_batch_ms == 0 || stopping_) {
       drain_capture();
       return;
     }
     uv_poll_stop(&poll_);
+    if (auto s = source_->set_wake_on_activity(false); !s)
+      log::debug("capture", "file activity keeps waking the loop during a storm", {{"error", s.error()}});
     drain_capture();
     start_batch_timer();
   }
@@ -791,6 +801,7 @@ class Runtime {
   uv_timer_t flush_timer_{}, heartbeat_timer_{}, health_timer_{}, cap_timer_{}, watchdog_timer_{};
   bool reads_tracked_ = true;  // what the capture and the deriver are doing now
   uv_timer_t batch_timer_{};  // capture_batch_ms: the file poll's pause after a drain
+  bool wake_failing_ = false;  // the source could not be told to wake the poll (warned once)
   uv_signal_t sigterm_{}, sigint_{};
   uv_poll_t stop_poll_{};
   bool stopping_ = false;

@@ -71,6 +71,12 @@ class FileActivitySource {
     if (!on) return {};
     return err("this platform's file capture does not report reads");
   }
+  // false: pollable_fd() need not become readable as activity arrives, because the caller drains
+  // on a schedule of its own for a while (a storm); activity is kept for drain() all the same.
+  // true (the state after start()): readable again, at once when activity is already pending.
+  // A source that cannot stop waking simply keeps waking. An error leaves the wakeups as they
+  // were: the caller must then keep draining on its own schedule.
+  virtual Status set_wake_on_activity(bool /*on*/) { return {}; }
 };
 
 // Implemented by the platform this binary is built for.

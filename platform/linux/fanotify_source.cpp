@@ -518,7 +518,8 @@ struct FanotifySource::Impl {
   bool started = false;
   pid_t self = 0;
   UniqueFd fan;
-  UniqueFd epoll;          // what pollable_fd() returns: fan + mount_wake
+  UniqueFd epoll;          // what pollable_fd() returns: fan (while fan_wakes) + mount_wake
+  bool fan_wakes = true;   // fan is in the epoll set (set_wake_on_activity)
   UniqueFd mount_wake;     // /proc/self/mountinfo in the epoll set, wakes the loop on changes
   UniqueFd mount_check;    // a second open, polled by drain(): poll on mount_wake consumes
   std::vector<std::string> roots;  // empty: every real filesystem
@@ -637,11 +638,9 @@ struct FanotifySource::Impl {
     mount_wake.reset(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
     mount_check.reset(::open("/proc/self/mountinfo", O_RDONLY | O_CLOEXEC));
     if (!mount_wake || !mount_check) return err("open /proc/self/mountinfo: " + errno_text(errno));
+    fan_wakes = false;
+    if (auto s = set_wake_on_activity(true); !s) return s;
     epoll_event ev{};
-    ev.events = EPOLLIN;
-    ev.data.fd = fan.get();
-    if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, fan.get(), &ev) != 0)
-      return err("epoll_ctl(fanotify): " + errno_text(errno));
     ev.events = EPOLLPRI;  // mountinfo signals a mount-table change as POLLPRI|POLLERR
     ev.data.fd = mount_wake.get();
     if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, mount_wake.get(), &ev) != 0)
@@ -768,6 +767,20 @@ struct FanotifySource::Impl {
         failed += (failed.empty() ? "" : ", ") + fs.mount_point + (!dir ? " (unreachable)" : ": " + errno_text(errno));
     }
     if (!failed.empty()) return err(std::string(on ? "reporting reads" : "dropping reads") + " on " + failed);
+    return {};
+  }
+
+  // With the fanotify fd in the epoll set, every record the kernel queues runs an epoll callback
+  // in the writer's context (under the queue's wait-queue lock, interrupts off); out of it the
+  // writer only finds an empty wait queue. Adding it back reports records already queued at once.
+  Status set_wake_on_activity(bool on) {
+    if (on == fan_wakes) return {};
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fan.get();
+    if (::epoll_ctl(epoll.get(), on ? EPOLL_CTL_ADD : EPOLL_CTL_DEL, fan.get(), &ev) != 0)
+      return err(std::string("epoll_ctl(fanotify, ") + (on ? "add" : "remove") + "): " + errno_text(errno));
+    fan_wakes = on;
     return {};
   }
 
@@ -1233,6 +1246,8 @@ Result<agent::DrainStats> FanotifySource::drain(
 }
 
 Status FanotifySource::set_report_reads(bool on) { return impl_->set_report_reads(on); }
+
+Status FanotifySource::set_wake_on_activity(bool on) { return impl_->set_wake_on_activity(on); }
 
 const FanotifySource::Counters& FanotifySource::counters() const { return impl_->counters; }
 

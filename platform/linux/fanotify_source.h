@@ -115,6 +115,8 @@ class FanotifySource final : public agent::FileActivitySource {
   Result<agent::DrainStats> drain(const std::function<void(agent::FileActivity&&)>& sink) override;
   // Read-only closes added to or removed from every filesystem mark, and to those made later.
   Status set_report_reads(bool on) override;
+  // The fanotify fd leaves or rejoins the set behind pollable_fd() (records stay queued).
+  Status set_wake_on_activity(bool on) override;
 
   const Counters& counters() const;
   bool using_fan_rename() const;

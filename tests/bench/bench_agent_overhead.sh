@@ -17,8 +17,10 @@
 #
 # Knobs: BENCH_OVERHEAD_FILES (100000), BENCH_OVERHEAD_DIRS (100), BENCH_OVERHEAD_RUNS (3),
 # BENCH_OVERHEAD_MODES ("kernel whole watch"; "kernel" is the floor: a bare fanotify listener with the
-# agent's mask and no agent, bench_fanotify_wakeups --listen; "kernel-noreads" and "kernel-notarget" the same
-# without read-only closes in the mask or without the entry's own handle in the records), BENCH_OVERHEAD_FS (loop: a fresh ext4 image for the
+# agent's mask while nothing removable is mounted (no read-only closes) and no agent,
+# bench_fanotify_wakeups --listen; "kernel-reads" the same with read-only closes (the agent's mask while
+# a stick or share is mounted), "kernel-notarget" without the entry's own handle in the records,
+# "kernel-nocreate" without creations), BENCH_OVERHEAD_FS (loop: a fresh ext4 image for the
 # workload, the default; host: the host's disk), BENCH_KEEP=1 keeps the temp dir, BENCH_AGENT_SET="key = value"
 # adds a top-level setting to the agent's agent.toml (e.g. "capture_batch_ms = 0" for comparison),
 # BENCH_AGENT_WRAP="nice -n 10" runs the agent under that command prefix, and BENCH_AGENT_ALT=DIR
@@ -72,11 +74,15 @@ trap 'echo "bench_agent_overhead: interrupted" >&2; exit 130' INT TERM
 die() { echo "bench_agent_overhead: $*" >&2; exit 1; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+# In use: any TCP socket on it, listening or not (a connection's local port cannot be bound either).
+port_used() {
+  if command -v ss >/dev/null; then [[ -n $(ss -Htan "sport = :$1" 2>/dev/null) ]]; else port_open "$1"; fi
+}
 free_port() {
   local p
   for _ in $(seq 200); do
     p=$((20000 + RANDOM % 40000))
-    if [[ $p != "${1:-}" ]] && ! port_open "$p"; then echo "$p"; return 0; fi
+    if [[ $p != "${1:-}" ]] && ! port_used "$p"; then echo "$p"; return 0; fi
   done
   return 1
 }
@@ -212,11 +218,15 @@ for ((r = 1; r <= RUNS; r++)); do
     mkdir -p "$d"
     if [[ $mode == kernel* ]]; then
       # The floor: what the kernel's fanotify records cost the workload with no agent at all (a
-      # bare listener with the agent's mask, read-only closes included, pausing 20 ms per wakeup).
+      # bare listener with the agent's mask, pausing 20 ms per wakeup).
       [[ -x $BIN/bench_fanotify_wakeups ]] || die "mode kernel: $BIN/bench_fanotify_wakeups is missing (build it)"
-      lopts=()
-      [[ $mode == kernel-noreads ]] && lopts=(--no-reads)
-      [[ $mode == kernel-notarget ]] && lopts=(--no-target-fid)
+      case $mode in
+        kernel) lopts=(--no-reads) ;;
+        kernel-reads) lopts=() ;;
+        kernel-notarget) lopts=(--no-reads --no-target-fid) ;;
+        kernel-nocreate) lopts=(--no-reads --no-create) ;;
+        *) die "unknown mode $mode" ;;
+      esac
       "$BIN/bench_fanotify_wakeups" --listen "$d" "${lopts[@]}" >>"$WORK/kernel.log" 2>&1 &
       lpid=$!
       PIDS+=("$lpid")
@@ -283,8 +293,9 @@ for mode in $MODES; do
   label=$([[ $mode == whole* ]] && echo "agent, whole filesystem" || echo "agent, --watch workload dir")
   [[ $mode == *-alt ]] && label="${label/agent/alt agent}"
   [[ $mode == kernel ]] && label="bare fanotify listener"
-  [[ $mode == kernel-noreads ]] && label="bare listener, no reads"
+  [[ $mode == kernel-reads ]] && label="bare listener, + reads"
   [[ $mode == kernel-notarget ]] && label="bare listener, no target fid"
+  [[ $mode == kernel-nocreate ]] && label="bare listener, no creates"
   T=$(med "${WALL[$mode]}")
   OV=$(awk -v t="$T" -v b="$BASE" 'BEGIN { printf "%+.1f%%", 100 * (t - b) / b }')
   # Per round, against that round's own baseline (the modes ran back to back): drift between

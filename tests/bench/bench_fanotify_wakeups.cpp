@@ -6,11 +6,12 @@
 // (the agent's capture_batch_ms); the same two with read-only closes marked too. Reported per
 // mode: the child's median user+system CPU and wall time.
 // Usage: bench_fanotify_wakeups DIR [files per run, default 50000] [rounds, default 3]
-//        bench_fanotify_wakeups --listen DIR [--no-reads] [--no-target-fid]: only the listener
+//        bench_fanotify_wakeups --listen DIR [--no-reads] [--no-target-fid] [--no-create]: only the listener
 //        (the agent's mask with read-only closes, pausing 20 ms after each wakeup) on DIR's
 //        filesystem, until SIGTERM/SIGINT; the kernel's share of bench_agent_overhead.sh (its
-//        "kernel" mode). --no-reads leaves read-only closes out of the mask, --no-target-fid the
-//        entry's own handle out of the records ("kernel-noreads", "kernel-notarget" there).
+//        "kernel*" modes). --no-reads leaves read-only closes out of the mask (the agent's mask
+//        while nothing removable is mounted: "kernel" there), --no-target-fid the entry's own
+//        handle out of the records, --no-create creations (what the create records cost).
 // DIR should be on a filesystem nothing deleted many files from lately (ext4 scans for recently
 // deleted inodes when it allocates): docs/BENCHMARKS.md §7 runs it on a fresh loop-mounted ext4.
 // Needs root (fanotify filesystem marks).
@@ -97,11 +98,11 @@ void listen(int fan, int pause_ms, const std::atomic<bool>& stop, std::atomic<lo
   }
 }
 
-int open_listener(const std::string& root, bool reads, bool target_fid = true) {
+int open_listener(const std::string& root, bool reads, bool target_fid = true, bool creates = true) {
+  const std::uint64_t mask = (creates ? kAgentMask : kAgentMask & ~std::uint64_t{FAN_CREATE}) | (reads ? FAN_CLOSE_NOWRITE : 0);
   const unsigned report = target_fid ? FAN_REPORT_DFID_NAME_TARGET : FAN_REPORT_DFID_NAME | FAN_REPORT_FID;
   int fan = ::fanotify_init(FAN_CLASS_NOTIF | FAN_CLOEXEC | FAN_NONBLOCK | report, O_RDONLY);
-  if (fan < 0 || ::fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, kAgentMask | (reads ? FAN_CLOSE_NOWRITE : 0),
-                                 AT_FDCWD, root.c_str()) != 0) {
+  if (fan < 0 || ::fanotify_mark(fan, FAN_MARK_ADD | FAN_MARK_FILESYSTEM, mask, AT_FDCWD, root.c_str()) != 0) {
     std::perror("bench_fanotify_wakeups: fanotify (needs root and Linux >= 5.17)");
     std::exit(1);
   }
@@ -110,12 +111,12 @@ int open_listener(const std::string& root, bool reads, bool target_fid = true) {
 
 std::atomic<bool> g_stop{false};
 
-int listen_until_signalled(const std::string& root, bool reads, bool target_fid) {
+int listen_until_signalled(const std::string& root, bool reads, bool target_fid, bool creates) {
   struct sigaction sa {};
   sa.sa_handler = [](int) { g_stop = true; };
   ::sigaction(SIGTERM, &sa, nullptr);
   ::sigaction(SIGINT, &sa, nullptr);
-  int fan = open_listener(root, reads, target_fid);
+  int fan = open_listener(root, reads, target_fid, creates);
   std::atomic<long long> woke{0};
   listen(fan, 20, g_stop, woke);
   ::close(fan);
@@ -125,17 +126,18 @@ int listen_until_signalled(const std::string& root, bool reads, bool target_fid)
 
 int main(int argc, char** argv) {
   if (argc >= 3 && std::string(argv[1]) == "--listen") {
-    bool reads = true, target_fid = true;
+    bool reads = true, target_fid = true, creates = true;
     for (int i = 3; i < argc; ++i) {
       const std::string opt = argv[i];
       if (opt == "--no-reads") reads = false;
       else if (opt == "--no-target-fid") target_fid = false;
+      else if (opt == "--no-create") creates = false;
       else {
         std::fprintf(stderr, "bench_fanotify_wakeups --listen DIR: unknown option %s\n", argv[i]);
         return 2;
       }
     }
-    return listen_until_signalled(argv[2], reads, target_fid);
+    return listen_until_signalled(argv[2], reads, target_fid, creates);
   }
   if (argc < 2) {
     std::fprintf(stderr, "usage: bench_fanotify_wakeups DIR [files] [rounds]\n");

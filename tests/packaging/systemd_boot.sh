@@ -157,8 +157,19 @@ done
 ct chrt -p "$APID" | grep -q SCHED_BATCH || fail "the agent does not run as SCHED_BATCH: $(ct chrt -p "$APID")"
 printf 'agent pid %s: uid 0, CapEff %s (the unit'"'"'s six), NoNewPrivs 1, Seccomp 2, host mount namespace, SCHED_BATCH\n' "$APID" "$WANT"
 
+# agent_running PID: that agent process logged "running": its capture marks are in place (a fixed
+# sleep was not always enough on a loaded machine).
+agent_running() {
+  local i
+  for i in $(seq 1 150); do
+    ct journalctl _PID="$1" --no-pager -o cat 2>/dev/null | grep -Eq 'component=agent msg="?running"?( |$)' && return 0
+    sleep 0.2
+  done
+  return 1
+}
+
 step "under that sandbox, another user's file activity reaches the collector"
-sleep 1.5  # the capture marks are in place
+agent_running "$APID" || fail "the agent (pid $APID) never logged that it is running"
 # The writer stays alive a while: in a container the agent has no process connector (it needs the
 # initial pid namespace), so it reads the writer's /proc/PID/exe when it drains the record; for
 # another user's process that read needs CAP_SYS_PTRACE, which is what this checks.
@@ -195,7 +206,7 @@ ct_stays_active vigil-collector && ct_stays_active vigil-agent || fail "a servic
 [ "$(ct sha256sum /var/lib/vigil-agent/device.key | cut -d' ' -f1)" = "$KEY" ] || fail "the upgrade changed the device identity"
 [ "$(ct sha256sum /var/lib/vigil-collector/ca.key | cut -d' ' -f1)" = "$CAKEY" ] || fail "the upgrade (or the collector's start after it) replaced the CA"
 ct grep -qF 'watch = ["/srv/watched"]' /etc/vigil/agent.toml || fail "the upgrade lost the change to /etc/vigil/agent.toml"
-sleep 1.5  # the restarted agent's capture marks are in place
+agent_running "$(ct_prop vigil-agent MainPID)" || fail "the restarted agent never logged that it is running"
 ct sh -c 'echo after >/srv/watched/after-upgrade.txt'
 ok=0
 for i in $(seq 1 150); do

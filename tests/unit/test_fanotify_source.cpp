@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <pwd.h>
+#include <sys/epoll.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -813,6 +814,39 @@ TEST_CASE("reads can be switched on and off while the source runs", "[fanotify]"
   REQUIRE(src->set_report_reads(true));
   read_then_mark(dir / "m4");
   CHECK(reads_of_f() == 2);
+}
+
+// In a storm the agent drains on its timer and tells the source not to wake it: each record would
+// otherwise run an epoll callback in the writer's context. Records keep queueing meanwhile.
+TEST_CASE("a source told not to wake keeps its records and is readable at once when told again", "[fanotify]") {
+  TempDir dir;
+  auto src = start_source({{dir.path}, {}});
+  Collector c{*src};
+  // Level-triggered, so looking does not consume; the mount table's fd in the same set is told
+  // apart by what it is (other tests may mount things meanwhile).
+  auto fanotify_readable = [&](int timeout_ms) {
+    epoll_event evs[4];
+    const int n = ::epoll_wait(src->pollable_fd(), evs, 4, timeout_ms);
+    for (int i = 0; i < n; ++i) {
+      std::error_code ec;
+      auto what = std::filesystem::read_symlink("/proc/self/fd/" + std::to_string(evs[i].data.fd), ec);
+      if (!ec && what.string() == "anon_inode:[fanotify]") return true;
+    }
+    return false;
+  };
+  write_file(dir / "first", "1");
+  CHECK(fanotify_readable(2000));
+  REQUIRE(c.wait_for(FileAction::Write, dir / "first"));
+
+  REQUIRE(src->set_wake_on_activity(false));
+  REQUIRE(src->set_wake_on_activity(false));  // again: nothing to do
+  write_file(dir / "second", "2");
+  CHECK_FALSE(fanotify_readable(300));
+
+  REQUIRE(src->set_wake_on_activity(true));
+  CHECK(fanotify_readable(0));  // queued while quiet: readable without a new record
+  REQUIRE(c.wait_for(FileAction::Write, dir / "second"));
+  CHECK(c.seen(FileAction::Create, dir / "second"));
 }
 
 TEST_CASE("reads are reported only when asked, for regular files, with size and process", "[fanotify]") {
