@@ -532,15 +532,24 @@ class Runtime {
     watch_file_poll();
   }
 
+  // Whether the source wakes the poll again. When it cannot, that is not a loss: the queue keeps
+  // filling, so the caller keeps draining it on the timer and asks again then.
+  bool source_wakes_poll() {
+    const Status woken = source_->set_wake_on_activity(true);
+    if (woken.ok()) {
+      wake_failing_ = false;
+      return true;
+    }
+    if (!wake_failing_) log::warn("capture", "cannot wait for file activity; draining on the timer", {{"error", woken.error()}});
+    wake_failing_ = true;
+    return false;
+  }
+
   void watch_file_poll() {
-    if (auto s = source_->set_wake_on_activity(true); !s) {
-      // Not a loss: the queue keeps filling, so keep draining it on the timer and retry then.
-      if (!wake_failing_) log::warn("capture", "cannot wait for file activity; draining on the timer", {{"error", s.error()}});
-      wake_failing_ = true;
+    if (!source_wakes_poll()) {
       start_batch_timer();
       return;
     }
-    wake_failing_ = false;
     uv_poll_start(&poll_, UV_READABLE, [](uv_poll_t* h, int status, int) {
       auto* self = static_cast<Runtime*>(h->data);
       if (status < 0) log::error("capture", "poll failed", {{"error", uv_strerror(status)}});
